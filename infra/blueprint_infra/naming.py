@@ -18,7 +18,9 @@ from dataclasses import dataclass
 #: Marks an id that `--defaults` filled in and a human must replace before a real deployment.
 PLACEHOLDER_GUID = "00000000-0000-0000-0000-000000000000"
 
-GUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID_PATTERN = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SLUG_MAX_LENGTH = 40
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
@@ -107,7 +109,9 @@ def is_placeholder(value: str | None) -> bool:
 
 def validate_location(location: str, question: str = "azure_location") -> str:
     if location not in AZURE_REGIONS:
-        raise InvalidAnswer(question, "an Azure region name such as westeurope or eastus2", location)
+        raise InvalidAnswer(
+            question, "an Azure region name such as westeurope or eastus2", location
+        )
     return location
 
 
@@ -117,7 +121,9 @@ def validate_environments(environments: object, question: str = "environments") 
     for env in environments:
         if not ENVIRONMENT_PATTERN.match(env):
             raise InvalidAnswer(
-                question, "each name is 2-10 lowercase letters or digits, starting with a letter", env
+                question,
+                "each name is 2-10 lowercase letters or digits, starting with a letter",
+                env,
             )
     if len(set(environments)) != len(environments):
         raise InvalidAnswer(question, "names must not repeat", environments)
