@@ -1,0 +1,30 @@
+"""Shared test setup: the repository root, and copier and git isolated from the machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolate_copier_and_git(tmp_path_factory):
+    """No user copier settings, no user or system git config, a fixed git identity.
+
+    Copier reads `COPIER_SETTINGS_PATH` (user defaults, trusted templates) and git reads the
+    global config (hooks, signing, default branch); either would make a render depend on the
+    machine running the tests.
+    """
+    home = tmp_path_factory.mktemp("isolated-home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text("[init]\n\tdefaultBranch = main\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COPIER_SETTINGS_PATH", str(home / "no-such-copier-settings.yml"))
+        patch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for role in ("AUTHOR", "COMMITTER"):
+            patch.setenv(f"GIT_{role}_NAME", "Blueprint Tests")
+            patch.setenv(f"GIT_{role}_EMAIL", "tests@example.invalid")
+        yield
