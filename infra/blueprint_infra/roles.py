@@ -28,6 +28,8 @@ ROLE_IDS: dict[str, str] = {
     "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
     "Kubernetes Extension Contributor": "85cb6faf-e071-4c9b-8136-154b5a04f717",
     "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
+    # Added for the bootstrap's Pulumi secrets provider (encrypt/decrypt with a vault key).
+    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
 }
 
 ROLE_NAMES: dict[str, str] = {guid: name for name, guid in ROLE_IDS.items()}
