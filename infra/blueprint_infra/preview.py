@@ -1,0 +1,375 @@
+"""Offline preview: run a project's real Pulumi program under Pulumi's mock engine.
+
+`preview_stack(infra_dir, stack)` reads `Pulumi.yaml` and `Pulumi.<stack>.yaml`, sets the
+stack's config, executes the project's `__main__.py` with `pulumi.runtime.set_mocks`, waits for
+every registration, and returns what `pulumi up` would have sent to Azure: every resource (type
+token, logical name, camelCase inputs, `protect`), every invoke, the stack outputs, the role
+assignments as a matrix, the policy violations, and the refusal or config error if any.
+
+The mock answers `azure-native:authorization:getClientConfig` (the only invoke the programs
+make) with the given deploying identity, and returns ARM-like ids so role assignment scopes read
+like Azure's. Nothing touches the network. Several stacks can be previewed in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from blueprint_infra import naming, roles
+
+FAKE_TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
+FAKE_SUBSCRIPTION_ID = "5f2c7b1e-0000-4000-8000-000000000002"
+#: Who "runs" a preview when no deployer is configured (an infra engineer in dev).
+FAKE_ENGINEER_OBJECT_ID = "e7e7e7e7-0000-4000-8000-000000000003"
+FAKE_CLIENT_ID = "c1c1c1c1-0000-4000-8000-000000000004"
+_NAMESPACE = uuid.UUID("4f6c9a1e-3b52-4d0a-9a57-0d1b5e7c2a10")
+
+CLIENT_CONFIG_TOKEN = "azure-native:authorization:getClientConfig"
+
+
+@dataclass
+class PreviewResult:
+    project: str
+    stack: str
+    environment: str | None
+    kind: str | None
+    configured_deployer: str | None
+    deploying_identity: str
+    dry_run: bool
+    resources: list = field(default_factory=list)  # policies.Resource
+    role_assignments: list[dict[str, str]] = field(default_factory=list)
+    violations: list = field(default_factory=list)  # policies.Violation
+    outputs: dict[str, Any] = field(default_factory=dict)
+    invokes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what `pulumi.log.warn` printed
+    error: str | None = None
+
+    def of_type(self, token: str) -> list:
+        return [r for r in self.resources if r.type == token]
+
+    def by_name(self, name: str):
+        return next(r for r in self.resources if r.name == name)
+
+
+# --- the mocks -------------------------------------------------------------------------------
+
+# type token -> (input holding the resource's name, ARM id template)
+_ARM_IDS: dict[str, tuple[str, str]] = {
+    "azure-native:resources:ResourceGroup": ("resourceGroupName", "{rg_scope}"),
+    "azure-native:storage:StorageAccount": (
+        "accountName", "{rg_scope}/providers/Microsoft.Storage/storageAccounts/{name}"),
+    "azure-native:storage:BlobContainer": (
+        "containerName",
+        "{rg_scope}/providers/Microsoft.Storage/storageAccounts/{accountName}"
+        "/blobServices/default/containers/{name}"),
+    "azure-native:keyvault:Vault": (
+        "vaultName", "{rg_scope}/providers/Microsoft.KeyVault/vaults/{name}"),
+    "azure-native:keyvault:Key": (
+        "keyName", "{rg_scope}/providers/Microsoft.KeyVault/vaults/{vaultName}/keys/{name}"),
+    "azure-native:operationalinsights:Workspace": (
+        "workspaceName", "{rg_scope}/providers/Microsoft.OperationalInsights/workspaces/{name}"),
+    "azure-native:applicationinsights:Component": (
+        "resourceName", "{rg_scope}/providers/Microsoft.Insights/components/{name}"),
+    "azure-native:containerregistry:Registry": (
+        "registryName", "{rg_scope}/providers/Microsoft.ContainerRegistry/registries/{name}"),
+    "azure-native:machinelearningservices:Workspace": (
+        "workspaceName",
+        "{rg_scope}/providers/Microsoft.MachineLearningServices/workspaces/{name}"),
+    "azure-native:machinelearningservices:Compute": (
+        "computeName",
+        "{rg_scope}/providers/Microsoft.MachineLearningServices/workspaces/{workspaceName}"
+        "/computes/{name}"),
+    "azure-native:machinelearningservices:Registry": (
+        "registryName", "{rg_scope}/providers/Microsoft.MachineLearningServices/registries/{name}"),
+    "azure-native:authorization:RoleAssignment": (
+        "roleAssignmentName", "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+    "azure-native:authorization:RoleDefinition": (
+        "roleDefinitionId",
+        "{sub_scope}/providers/Microsoft.Authorization/roleDefinitions/{name}"),
+    "azure-native:authorization:ManagementLockAtResourceGroupLevel": (
+        "lockName", "{rg_scope}/providers/Microsoft.Authorization/locks/{name}"),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        "resourceName",
+        "{rg_scope}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+    "azure-native:managedidentity:FederatedIdentityCredential": (
+        "federatedIdentityCredentialResourceName",
+        "{rg_scope}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}"
+        "/federatedIdentityCredentials/{name}"),
+    "azure-native:kubernetesconfiguration:Extension": (
+        "extensionName",
+        "{cluster_scope}/providers/Microsoft.KubernetesConfiguration/extensions/{name}"),
+}
+
+
+def _stable_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+class RecordingMocks:
+    """Pulumi mocks that answer like Azure would (ids, identities) and record every call."""
+
+    def __init__(self, *, object_id: str, tenant_id: str, subscription_id: str,
+                 client_id: str = FAKE_CLIENT_ID):
+        self.object_id = object_id
+        self.tenant_id = tenant_id
+        self.subscription_id = subscription_id
+        self.client_id = client_id
+        self.resources: list[dict[str, Any]] = []
+        self.invokes: list[dict[str, Any]] = []
+
+    # pulumi.runtime.Mocks interface (duck-typed so this module imports pulumi lazily)
+    def new_resource(self, args) -> tuple[str | None, dict]:
+        inputs = dict(args.inputs)
+        self.resources.append({"type": args.typ, "name": args.name, "inputs": inputs})
+        if not args.typ.startswith("azure-native:"):
+            return f"{args.name}-id", inputs
+        name_key, template = _ARM_IDS.get(args.typ, ("", ""))
+        name = str(inputs.get(name_key) or args.name)
+        sub_scope = f"/subscriptions/{self.subscription_id}"
+        rg_scope = f"{sub_scope}/resourceGroups/{inputs.get('resourceGroupName', 'unknown')}"
+        if template:
+            fields = {k: v for k, v in inputs.items() if isinstance(v, str)}
+            fields.update(name=name, sub_scope=sub_scope, rg_scope=rg_scope,
+                          scope=str(inputs.get("scope", sub_scope)),
+                          cluster_scope=(f"{rg_scope}/providers/{inputs.get('clusterRp')}/"
+                                         f"{inputs.get('clusterResourceName')}/"
+                                         f"{inputs.get('clusterName')}"))
+            resource_id = template.format_map(_Default(fields))
+        else:
+            resource_id = f"{rg_scope}/providers/{args.typ}/{name}"
+        outputs = dict(inputs)
+        outputs.setdefault("name", name)
+        outputs["id"] = resource_id
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+            outputs["identity"] = {**identity, "principalId": _stable_uuid("mi", resource_id),
+                                   "tenantId": self.tenant_id}
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            outputs.update(principalId=_stable_uuid("mi", resource_id),
+                           clientId=_stable_uuid("client", resource_id),
+                           tenantId=self.tenant_id)
+        if args.typ == "azure-native:keyvault:Vault":
+            outputs.setdefault("properties", {})
+            outputs["properties"] = {**outputs["properties"],
+                                     "vaultUri": f"https://{name}.vault.azure.net/"}
+        if args.typ == "azure-native:keyvault:Key":
+            outputs["keyUri"] = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
+        if args.typ == "azure-native:kubernetesconfiguration:Extension":
+            outputs["aksAssignedIdentity"] = {"principalId": _stable_uuid("ext", resource_id)}
+        return resource_id, outputs
+
+    def call(self, args) -> dict:
+        self.invokes.append({"token": args.token, "args": dict(args.args)})
+        if args.token == CLIENT_CONFIG_TOKEN:
+            return {
+                "clientId": self.client_id,
+                "objectId": self.object_id,
+                "subscriptionId": self.subscription_id,
+                "tenantId": self.tenant_id,
+            }
+        return {}
+
+
+class _Default(dict):
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+# --- running a stack -------------------------------------------------------------------------
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if isinstance(value, dict) and "secure" in value:  # pragma: no cover - not in our stacks
+        return ""
+    return "" if value is None else str(value)
+
+
+def read_stack_config(infra_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
+    """The Pulumi project name and the stack's config as Pulumi hands it to a program."""
+    project_file = yaml.safe_load((infra_dir / "Pulumi.yaml").read_text())
+    project = project_file["name"]
+    stack_file = infra_dir / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else None
+    config: dict[str, str] = {}
+    for key, value in ((data or {}).get("config") or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        config[full] = _config_value(value)
+    return project, config
+
+
+def _reset_runtime() -> None:
+    from pulumi.runtime import settings as runtime_settings
+
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+
+
+def preview_stack(
+    infra_dir: Path | str,
+    stack: str,
+    *,
+    deploying_object_id: str | None = None,
+    dry_run: bool = True,
+    tenant_id: str = FAKE_TENANT_ID,
+    subscription_id: str = FAKE_SUBSCRIPTION_ID,
+) -> PreviewResult:
+    """Run `infra_dir/__main__.py` for `stack` under mocks; see the module docstring."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    infra_dir = Path(infra_dir)
+    project, config = read_stack_config(infra_dir, stack)
+    configured = config.get(f"{project}:deployerObjectId") or None
+    deploying = (deploying_object_id or configured or FAKE_ENGINEER_OBJECT_ID).lower()
+    mocks = RecordingMocks(object_id=deploying, tenant_id=tenant_id,
+                           subscription_id=subscription_id)
+
+    _reset_runtime()
+    pulumi.runtime.set_all_config(config)
+    logger = logging.getLogger(f"blueprint_infra.preview.{project}.{stack}")
+    logger.propagate = False
+    logger.handlers[:] = [_Collect()]
+    pulumi_mocks.set_mocks(_MocksAdapter(mocks), project=project, stack=stack, preview=dry_run,
+                           logger=logger)
+    protected: dict[tuple[str, str], bool] = {}
+
+    def record_options(args):
+        protected[(args.type_, args.name)] = bool(args.opts.protect) if args.opts else False
+        return None
+
+    pulumi.runtime.register_stack_transformation(record_options)
+    root = pulumi.runtime.get_root_resource()
+
+    error: str | None = None
+    main = infra_dir / "__main__.py"
+    sys.path.insert(0, str(infra_dir))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+    except pulumi.RunError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: a preview shows what broke
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        sys.path.remove(str(infra_dir))
+
+    outputs: dict[str, Any] = {}
+    if error is None and root is not None:
+        exported = dict(getattr(root, "outputs", {}))
+        if exported:
+            keys = list(exported)
+            values = _sync_await(pulumi.Output.all(*[exported[k] for k in keys]).future())
+            outputs = dict(zip(keys, values or [], strict=False))
+    _reset_runtime()
+
+    result = PreviewResult(
+        project=project,
+        stack=stack,
+        environment=config.get(f"{project}:environment"),
+        kind=config.get(f"{project}:kind"),
+        configured_deployer=configured.lower() if configured else None,
+        deploying_identity=deploying,
+        dry_run=dry_run,
+        outputs=outputs,
+        invokes=mocks.invokes,
+        warnings=[m for level, m in logger.handlers[0].records if level >= logging.WARNING],
+        error=error,
+    )
+    result.resources = _to_policy_resources(mocks.resources, protected)
+    result.role_assignments = role_matrix(result.resources)
+    if error is None and result.kind:
+        result.violations = _evaluate(result, config)
+    return result
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelno, record.getMessage()))
+
+
+class _MocksAdapter:
+    """Subclass-free adapter: pulumi only calls new_resource and call."""
+
+    def __init__(self, mocks: RecordingMocks):
+        self._mocks = mocks
+
+    def new_resource(self, args):
+        return self._mocks.new_resource(args)
+
+    def call(self, args):
+        return self._mocks.call(args)
+
+
+def _to_policy_resources(records: list[dict[str, Any]], protected: dict) -> list:
+    from blueprint_infra.policies import Resource
+
+    return [
+        Resource(
+            type=r["type"],
+            name=r["name"],
+            properties=r["inputs"],
+            protect=protected.get((r["type"], r["name"]), False),
+        )
+        for r in records
+    ]
+
+
+def role_matrix(resources: list) -> list[dict[str, str]]:
+    """Every role assignment as principal, principal type, role name, role id and scope."""
+    custom = {
+        r.properties.get("roleDefinitionId", "").lower(): r.properties.get("roleName", "")
+        for r in resources
+        if r.type == "azure-native:authorization:RoleDefinition"
+    }
+    matrix = []
+    for r in resources:
+        if r.type != "azure-native:authorization:RoleAssignment":
+            continue
+        p = r.properties
+        definition = str(p.get("roleDefinitionId", ""))
+        guid = roles.role_guid(definition) if definition else ""
+        matrix.append({
+            "name": r.name,
+            "principal_id": str(p.get("principalId", "")),
+            "principal_type": str(p.get("principalType", "")),
+            "role": custom.get(guid) or roles.role_name(definition) if definition else "",
+            "role_definition_id": definition,
+            "scope": str(p.get("scope", "")),
+        })
+    return matrix
+
+
+def _evaluate(result: PreviewResult, config: dict[str, str]) -> list:
+    try:
+        from blueprint_infra import policies
+    except ImportError:  # pragma: no cover - the policies module ships with the package
+        return []
+    context = policies.PolicyContext(
+        environment=result.environment or result.stack,
+        kind=result.kind or naming.environment_kind(result.stack),
+        configured_deployer=result.configured_deployer,
+        deploying_identity=result.deploying_identity,
+        public_network_opt_out=(
+            result.kind == "prod"
+            and config.get(f"{result.project}:publicNetworkAccess") == "Enabled"
+        ),
+    )
+    return list(policies.evaluate(result.resources, context))

@@ -1,0 +1,167 @@
+"""The environment program: one stack per environment (`pulumi up` in `.cloud/infra/`).
+
+The generated `.cloud/infra/__main__.py` is only::
+
+    from blueprint_infra.program import run_environment
+    run_environment()
+
+Order matters: config is validated, then the deploying identity is checked, and only then is
+any Azure resource registered. A refusal or a config error is a `pulumi.RunError` with one line.
+
+Invokes (a preview must answer them, offline too): `azure-native:authorization:getClientConfig`
+(tenant for names and the key vault, subscription for role definition ids and the registry id,
+object id for the prod deployer check). Nothing else.
+"""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import authorization
+
+from blueprint_infra import naming
+from blueprint_infra.components import (
+    AccessControl,
+    AccessControlArgs,
+    KubernetesAttach,
+    KubernetesAttachArgs,
+    MlEnvironment,
+    MlEnvironmentArgs,
+)
+from blueprint_infra.settings import ConfigError, EnvironmentSettings, load_environment_settings
+
+
+def load_settings() -> EnvironmentSettings:
+    """The stack's config, validated; a bad key stops the program with one line."""
+    project = pulumi.get_project()
+    config = pulumi.Config(project)
+    azure = pulumi.Config("azure-native")
+
+    def get(key: str) -> str | None:
+        namespace, _, name = key.partition(":")
+        return azure.get(name) if namespace == "azure-native" else config.get(name)
+
+    try:
+        return load_environment_settings(project, get)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def deployer_check(settings: EnvironmentSettings, deploying_object_id: str | None,
+                   stack: str, dry_run: bool) -> str:
+    """Prod is deployed only by the configured deploy identity.
+
+    Returns a one-line report; on a real update (not a preview) of a prod stack raises
+    `pulumi.RunError` naming both identities when they differ, or when the configured deployer
+    is still the `--defaults` placeholder. Previews report instead of refusing.
+    """
+    deploying = (deploying_object_id or "").lower() or "<unknown>"
+    key = f"{settings.project}:deployerObjectId"
+    if settings.kind != "prod":
+        return f"not enforced ({settings.kind} stack); deploying identity {deploying}"
+    configured = settings.deployer_object_id
+    if naming.is_placeholder(configured):
+        problem = (
+            f"{key} is the placeholder {naming.PLACEHOLDER_GUID}; set it to the prod deploy "
+            "identity's object id (bootstrap output deployIdentities.prod.principalId)"
+        )
+        if dry_run:
+            return f"preview only: {problem}; a real update would be refused"
+        raise pulumi.RunError(f"refusing to deploy prod stack {stack!r}: {problem}")
+    if deploying != configured:
+        problem = (
+            f"deploying identity {deploying} is not the configured prod deployer {configured} "
+            f"({key})"
+        )
+        if dry_run:
+            return f"preview: {problem}; a real update would be refused"
+        raise pulumi.RunError(
+            f"refusing to deploy prod stack {stack!r}: {problem}. Only the prod deploy "
+            "identity (CI) may run `pulumi up` on prod."
+        )
+    return f"ok: deploying identity {deploying} is the configured prod deployer"
+
+
+def registry_id(settings: EnvironmentSettings, subscription_id: str, tenant_id: str) -> str:
+    """The project's Azure ML registry: `registryId` if set, else the bootstrap's, by name."""
+    if settings.registry_id:
+        return settings.registry_id
+    project = naming.project_names(settings.slug, tenant_id)
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{project.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/registries/{project.ml_registry}"
+    )
+
+
+def run_environment() -> None:
+    settings = load_settings()
+    client = authorization.get_client_config()
+    dry_run = pulumi.runtime.is_dry_run()
+    check = deployer_check(settings, client.object_id, pulumi.get_stack(), dry_run)
+    if dry_run and not check.startswith(("ok", "not enforced")):
+        pulumi.log.warn(check)
+
+    names = naming.environment_names(settings.slug, settings.environment, client.tenant_id)
+    broken = naming.check_names(names)
+    if broken:  # cannot happen for a slug the template accepts; guard the invariant anyway
+        raise pulumi.RunError(f"generated names break Azure's rules: {', '.join(broken)}")
+
+    env = MlEnvironment(
+        settings.environment,
+        MlEnvironmentArgs(settings=settings, names=names, tenant_id=client.tenant_id),
+    )
+    scopes = dict(env.scopes())
+    scopes["ml_registry"] = registry_id(settings, client.subscription_id, client.tenant_id)
+    if settings.aks_cluster_id:
+        scopes["aks_cluster"] = settings.aks_cluster_id
+
+    principals: dict[str, pulumi.Input[str]] = {
+        "data_scientists": settings.data_scientists_group_id,
+        "workspace_identity": env.workspace_principal_id,
+    }
+    if settings.readers_group_id:
+        principals["readers"] = settings.readers_group_id
+    if settings.deployer_object_id:
+        principals["deploy_identity"] = settings.deployer_object_id
+
+    access = AccessControl(
+        f"{settings.environment}-rbac",
+        AccessControlArgs(
+            kind=settings.kind,
+            subscription_id=client.subscription_id,
+            scopes=scopes,
+            principals=principals,
+            description_prefix=f"{settings.slug} {settings.environment}: ",
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[env]),
+    )
+
+    kubernetes = None
+    if settings.aks_cluster_id:
+        kubernetes = KubernetesAttach(
+            f"{settings.environment}-k8s",
+            KubernetesAttachArgs(
+                settings=settings,
+                names=names,
+                workspace_name=env.workspace.name,
+                resource_group_name=env.resource_group.name,
+                depends_on=access.on_scope("aks_cluster"),
+            ),
+        )
+
+    pulumi.export("environment", settings.environment)
+    pulumi.export("kind", settings.kind)
+    pulumi.export("resourceGroupName", env.resource_group.name)
+    pulumi.export("workspaceName", env.workspace.name)
+    pulumi.export("workspaceId", env.workspace.id)
+    pulumi.export("workspacePrincipalId", env.workspace_principal_id)
+    pulumi.export("storageAccountName", env.storage_account.name)
+    pulumi.export("keyVaultName", env.key_vault.name)
+    pulumi.export("containerRegistryName", env.container_registry.name)
+    pulumi.export("computeClusterName", env.compute_cluster.name)
+    pulumi.export("registryId", scopes["ml_registry"])
+    pulumi.export("publicNetworkAccess", settings.public_network_access)
+    pulumi.export("deployerCheck", check)
+    pulumi.export("roleAssignmentCount", len(access.assignments))
+    if kubernetes is not None:
+        pulumi.export("kubernetesComputeName", kubernetes.compute.name)
+        pulumi.export("kubernetesNamespace", kubernetes.namespace)
