@@ -1,0 +1,228 @@
+"""`blueprint plan`: preview environments offline, under Pulumi's mock engine.
+
+For each stack it runs the project's real `.cloud/infra` program with that stack's config (through
+`blueprint_infra.preview.preview_stack`), then reports what a reviewer needs: the resources, who
+gets which role where, the policy verdicts and the idle monthly cost.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops_blueprint.errors import EXIT_FAILED, UsageError, one_line_errors
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    mermaid = "mermaid"
+
+
+#: Stack config keys (in the project namespace) whose principal ids the RBAC matrix names.
+PRINCIPAL_LABELS = {
+    "dataScientistsGroupId": "data scientists",
+    "readersGroupId": "readers",
+    "deployerObjectId": "deployer",
+}
+
+
+@dataclass
+class EnvironmentPlan:
+    """One environment's preview, as `plan` reports it."""
+
+    project: str
+    environment: str
+    kind: str
+    location: str
+    resources: list[dict[str, Any]]
+    role_assignments: list[dict[str, Any]]
+    violations: list[dict[str, Any]]  # mandatory: any one fails the plan
+    monthly_cost_estimate: dict[str, Any]
+    advisories: list[dict[str, Any]] = field(default_factory=list)  # reported, never fail
+    principals: dict[str, str] = field(default_factory=dict)  # principal id -> who
+    stack_file: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented JSON object (docs/cli.md): exactly these keys."""
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "resources": self.resources,
+            "role_assignments": self.role_assignments,
+            "violations": self.violations,
+            "monthly_cost_estimate": self.monthly_cost_estimate,
+        }
+
+
+@one_line_errors
+def plan(
+    project_dir: Annotated[
+        Path,
+        typer.Argument(help="The generated project (the folder with .copier-answers.yml)."),
+    ] = Path("."),
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            metavar="ENV",
+            help="Environment (stack) to preview; repeatable. Default: every "
+            ".cloud/infra/Pulumi.<env>.yaml. `bootstrap` previews the bootstrap program.",
+        ),
+    ] = None,
+    output_format: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (terminal), json (machines; an object for one --env, else a list), "
+            "markdown (pull-request comments) or mermaid (a diagram of who gets what).",
+            case_sensitive=False,
+        ),
+    ] = Format.table,
+    as_identity: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="OBJECT_ID",
+            help="Preview as this deploying identity (Entra object id). Default: each stack's "
+            "configured deployerObjectId.",
+        ),
+    ] = None,
+) -> None:
+    """Preview environments offline: resources, RBAC matrix, policy verdicts and idle monthly
+    cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input."""
+    plans = run_plans(project_dir, env or [], as_identity=as_identity)
+
+    from mlops_blueprint import report
+
+    single = env is not None and len(env) == 1
+    if output_format is Format.json:
+        report.print_json(plans, single=single)
+    elif output_format is Format.markdown:
+        report.print_markdown(plans)
+    elif output_format is Format.mermaid:
+        report.print_mermaid(plans)
+    else:
+        report.print_tables(plans)
+    if not all(p.passed for p in plans):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def run_plans(
+    project_dir: Path, environments: list[str], *, as_identity: str | None = None
+) -> list[EnvironmentPlan]:
+    """Preview the named environments (all stacks when none are named). Every stack file is
+    read before the first preview runs, so a bad one fails fast with one line."""
+    from blueprint_infra import naming
+    from mlops_blueprint.project import load_project
+
+    project = load_project(project_dir)
+    if as_identity is not None:
+        as_identity = naming.validate_guid(as_identity, "--as")
+    names = list(dict.fromkeys(environments)) or project.stack_names()
+    if not names:
+        raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
+    stacks = [project.stack(name) for name in names]
+    return [preview(project, stack, as_identity) for stack in stacks]
+
+
+def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
+    """Run one stack under the mock engine and shape the result for the report."""
+    from blueprint_infra.preview import preview_stack
+    from mlops_blueprint.cost import estimate
+
+    stack_file = project._rel(stack.config_file)
+    try:
+        result = preview_stack(
+            stack.program_dir, stack.stack, deploying_object_id=as_identity, dry_run=True
+        )
+    except UsageError:
+        raise
+    except Exception as error:  # the project's own program failed: say where, in one line
+        raise UsageError(
+            f"{stack_file}: the preview failed: {type(error).__name__}: {error}"
+        ) from error
+    if getattr(result, "error", None):
+        raise UsageError(f"{stack_file}: {result.error}")
+
+    location = str(stack.get("azure-native:location") or project.answers.get("azure_location"))
+    resources = list(result.resources)
+    cost = estimate(resources, location=location)
+    found = [_violation(v) for v in result.violations]
+    advisories = [_violation(v) for v in getattr(result, "advisories", None) or []]
+    advisories += [v for v in found if v.get("enforcement") == "advisory"]
+    violations = [v for v in found if v.get("enforcement") != "advisory"]
+    namespace = result.project or project.pulumi_project
+    principals = {
+        str(stack.get(key, namespace)).lower(): label
+        for key, label in PRINCIPAL_LABELS.items()
+        if stack.get(key, namespace)
+    }
+    return EnvironmentPlan(
+        project=result.project or project.pulumi_project,
+        environment=result.environment or stack.environment,
+        kind=result.kind or str(stack.get("kind", namespace) or ""),
+        location=location,
+        resources=[
+            {"type": r.type, "name": r.name, "properties": r.properties, "protect": r.protect}
+            for r in resources
+        ],
+        role_assignments=[_role_assignment(a) for a in result.role_assignments],
+        violations=violations,
+        monthly_cost_estimate=_cost(cost),
+        advisories=advisories,
+        principals=principals,
+        stack_file=stack_file,
+    )
+
+
+def _violation(violation: Any) -> dict[str, Any]:
+    return {
+        "policy": violation.policy,
+        "resource": violation.resource,
+        "message": violation.message,
+        "enforcement": getattr(violation, "enforcement", "mandatory"),
+    }
+
+
+def _role_assignment(assignment: Any) -> dict[str, Any]:
+    keys = ("principal_id", "principal_type", "role", "role_definition_id", "scope")
+    if isinstance(assignment, dict):
+        return {k: assignment.get(k) for k in keys} | {
+            k: v for k, v in assignment.items() if k not in keys
+        }
+    return {k: getattr(assignment, k, None) for k in keys}
+
+
+def _cost(estimate: Any) -> dict[str, Any]:
+    """CostEstimate(currency, total, items) as plain JSON-ready data."""
+    return {
+        "currency": estimate.currency,
+        "total": estimate.total,
+        "items": [_plain(item) for item in estimate.items],
+    }
+
+
+def _plain(value: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

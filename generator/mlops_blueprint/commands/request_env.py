@@ -1,0 +1,186 @@
+"""`blueprint request-env`: add an environment through the template, as a reviewable change.
+
+It re-answers one question (`environments`) with `copier update` at the template version the
+project is already on, so the only changes are the ones the new environment brings: its stack
+file (written by the template's task), its CI/CD stage, the updated answers. Nothing is
+committed: the team reviews the working tree, commits it on a branch and opens a pull request
+that the platform team (CODEOWNERS of .cloud/infra) approves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_blueprint.errors import UsageError, one_line_errors
+
+
+@one_line_errors
+def request_env(
+    environment: Annotated[
+        str,
+        typer.Argument(
+            metavar="ENV",
+            help="Name of the new environment, e.g. preprod: 2-10 lowercase letters or digits, "
+            "starting with a letter.",
+        ),
+    ],
+    project_dir: Annotated[
+        Path,
+        typer.Argument(help="The generated project; a git repository with a clean tree."),
+    ] = Path("."),
+) -> None:
+    """Add an environment to a project (new stack file, CI/CD stage, answers) with copier
+    update at the project's current template version. Leaves the change uncommitted for
+    review."""
+    from blueprint_infra import naming
+    from mlops_blueprint.project import load_project
+
+    project = load_project(project_dir)
+    current = project.answered_environments
+    if not current:
+        raise UsageError(f"{project.root}/.copier-answers.yml has no environments: list")
+    if environment in current:
+        raise UsageError(
+            f"environment {environment!r} already exists (environments: {', '.join(current)})"
+        )
+    requested = [e for e in current if e != "prod"] + [environment]
+    requested += ["prod"] if "prod" in current else []
+    naming.validate_environments(requested, question="ENV")
+    if (project.infra_dir / f"Pulumi.{environment}.yaml").exists():
+        raise UsageError(
+            f".cloud/infra/Pulumi.{environment}.yaml already exists but {environment!r} is not "
+            "in the answers; remove the file or add the environment with copier update"
+        )
+    _require_clean_git(project.root)
+    _require_git_template(project.answers)
+
+    _update(project.root, requested, str(project.answers["_commit"]))
+
+    changed = _git(project.root, "status", "--porcelain", "--untracked-files=all").splitlines()
+    _report(project.root, environment, kind=naming.environment_kind(environment), changed=changed)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, args, result.stdout, result.stderr)
+    return result.stdout
+
+
+def _require_clean_git(root: Path) -> None:
+    try:
+        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+    except (subprocess.CalledProcessError, FileNotFoundError) as error:
+        raise UsageError(
+            f"{root} is not a git repository; commit the project first "
+            "(git init && git add -A && git commit -m 'New project')"
+        ) from error
+    if top.resolve() != root.resolve():
+        raise UsageError(f"run request-env on the project root {top}, not {root}")
+    try:
+        _git(root, "rev-parse", "--verify", "HEAD")
+    except subprocess.CalledProcessError as error:
+        raise UsageError(
+            f"{root} has no commit yet; commit the project first (git add -A && git commit)"
+        ) from error
+    if _git(root, "status", "--porcelain").strip():
+        raise UsageError(
+            f"{root} has uncommitted changes; commit or stash them first so the new environment "
+            "arrives as its own reviewable change"
+        )
+
+
+def _require_git_template(answers: dict) -> None:
+    src = answers.get("_src_path")
+    if not src:
+        raise UsageError(
+            ".copier-answers.yml has no _src_path, so copier cannot find the template; restore "
+            "it (the template's git URL or path) and retry"
+        )
+    if not answers.get("_commit"):
+        raise UsageError(
+            f"the project was generated from {src}, which is not a git repository, so copier "
+            "cannot update it; set _src_path in .copier-answers.yml to the template's git "
+            "repository (and _commit to the tag it was made from), commit, and retry"
+        )
+
+
+def _update(root: Path, environments: list[str], template_ref: str) -> None:
+    """copier update at the template version the project is on (its `_commit`)."""
+    import warnings
+
+    import copier
+    from copier.errors import CopierError, DirtyLocalWarning
+    from plumbum import ProcessExecutionError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DirtyLocalWarning)
+            copier.run_update(
+                root,
+                data={"environments": environments},
+                vcs_ref=template_ref,
+                defaults=True,
+                overwrite=True,
+                unsafe=True,
+                quiet=True,
+            )
+    except ValueError as error:
+        raise UsageError(f"copier: {error}") from error
+    except CopierError as error:
+        raise UsageError(f"copier update failed: {error}") from error
+    except ProcessExecutionError as error:
+        detail = (error.stderr or "").strip().splitlines()
+        raise UsageError(
+            "copier cannot check out the project's template version ("
+            + (detail[-1] if detail else str(error.argv))
+            + "); make sure _src_path in .copier-answers.yml points at the template repository "
+            "and that it still has the _commit recorded there"
+        ) from error
+
+
+def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    stack = root / ".cloud" / "infra" / f"Pulumi.{environment}.yaml"
+    if not stack.is_file():
+        console.print(
+            f"[yellow]warning[/]: the template wrote no .cloud/infra/Pulumi.{environment}.yaml; "
+            "the infra engineers must add it by hand"
+        )
+    console.print(
+        f"[bold green]Requested[/] environment [bold]{environment}[/] (kind {kind}). Changes, "
+        "uncommitted, for review:"
+    )
+    for line in changed:
+        console.print(f"  {line}")
+    conflicts = [
+        line[3:]
+        for line in changed
+        if line[3:].endswith(".rej")
+        or _has_conflict_markers(root / line[3:].strip('"'))
+    ]
+    if conflicts:
+        console.print(
+            f"[yellow]Resolve the merge conflicts in: {', '.join(conflicts)}[/] before committing."
+        )
+    console.print(
+        "\nNext: git diff; blueprint plan --env "
+        f"{environment}; git switch -c request-env-{environment} && git add -A && git commit; "
+        "open a pull request for the platform team (CODEOWNERS of .cloud/infra) to approve."
+    )
+
+
+def _has_conflict_markers(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "\n<<<<<<< " in f"\n{text}" and "\n>>>>>>> " in text

@@ -1,0 +1,328 @@
+"""How `blueprint plan` shows its previews: rich tables, JSON, Markdown and Mermaid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_blueprint.commands.plan import EnvironmentPlan
+
+#: Properties that carry a resource's Azure name, by preference.
+NAME_KEYS = (
+    "resourceGroupName",
+    "accountName",
+    "vaultName",
+    "registryName",
+    "workspaceName",
+    "computeName",
+    "resourceName",
+    "containerName",
+    "extensionName",
+    "resourceName_",
+    "lockName",
+    "roleAssignmentName",
+)
+_OWN_NAME_KEY = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:containerregistry:Registry": "registryName",
+    "azure-native:machinelearningservices:Workspace": "workspaceName",
+    "azure-native:machinelearningservices:Registry": "registryName",
+    "azure-native:machinelearningservices:Compute": "computeName",
+    "azure-native:operationalinsights:Workspace": "workspaceName",
+    "azure-native:applicationinsights:Component": "resourceName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+}
+
+
+def _json_default(value: Any) -> Any:
+    return repr(value) if type(value).__name__ == "_Unknown" else str(value)
+
+
+def to_json(plans: Sequence[EnvironmentPlan], *, single: bool) -> str:
+    data: Any = [p.as_json() for p in plans]
+    if single and len(plans) == 1:
+        data = data[0]
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+def print_json(plans: Sequence[EnvironmentPlan], *, single: bool) -> None:
+    print(to_json(plans, single=single))
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def short_type(token: str) -> str:
+    """`azure-native:storage:StorageAccount` -> `storage:StorageAccount`."""
+    return token.split(":", 1)[1] if token.startswith("azure-native:") else token
+
+
+def azure_name(resource: dict[str, Any]) -> str:
+    props = resource.get("properties") or {}
+    own = _OWN_NAME_KEY.get(resource.get("type", ""))
+    value = props.get(own) if own else None
+    if not isinstance(value, str):
+        value = next(
+            (props[k] for k in NAME_KEYS if isinstance(props.get(k), str) and k != own), None
+        )
+    return value if isinstance(value, str) else ""
+
+
+def short_scope(scope: Any) -> str:
+    """The end of an ARM id a reviewer recognises: `storageAccounts/stchurnprod1a2b3c`,
+    `resourceGroups/rg-churn-prod`, `subscription`."""
+    if not isinstance(scope, str) or not scope.startswith("/"):
+        return str(scope)
+    parts = [p for p in scope.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" in lowered and len(parts) >= 2:
+        return "/".join(parts[-2:])
+    if "resourcegroups" in lowered:
+        return f"resourceGroups/{parts[lowered.index('resourcegroups') + 1]}" if len(
+            parts
+        ) > lowered.index("resourcegroups") + 1 else scope
+    if lowered and lowered[0] == "subscriptions":
+        return "subscription"
+    return scope
+
+
+def who(plan: EnvironmentPlan, principal_id: Any) -> str:
+    label = plan.principals.get(str(principal_id).lower())
+    return label or ""
+
+
+def cost_line(plan: EnvironmentPlan) -> str:
+    cost = plan.monthly_cost_estimate
+    total = cost.get("total")
+    total_text = f"{total:,.2f}" if isinstance(total, (int, float)) else str(total)
+    return f"{total_text} {cost.get('currency', '')}/month".strip()
+
+
+def _item_fields(item: Any) -> tuple[str, str, str]:
+    """(what, detail, monthly) of a cost item, whatever shape the estimate uses."""
+    if not isinstance(item, dict):
+        return str(item), "", ""
+    what = item.get("resource") or item.get("name") or item.get("type") or ""
+    if item.get("type") and item.get("resource") and item["type"] != what:
+        what = f"{what} ({short_type(str(item['type']))})"
+    detail = item.get("sku") or item.get("meter") or item.get("description") or item.get(
+        "note", ""
+    )
+    monthly = next(
+        (item[k] for k in ("monthly", "monthly_cost", "cost", "amount", "total") if k in item), ""
+    )
+    monthly_text = f"{monthly:,.2f}" if isinstance(monthly, (int, float)) else str(monthly)
+    return str(what), str(detail), monthly_text
+
+
+def verdict(plan: EnvironmentPlan) -> str:
+    if plan.passed:
+        return "all policies pass"
+    count = len(plan.violations)
+    return f"{count} policy violation{'s' if count != 1 else ''}"
+
+
+# --- table ------------------------------------------------------------------------------------
+
+
+def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for plan in plans:
+        style = "green" if plan.passed else "red"
+        console.rule(
+            f"[bold]{plan.project}[/] / [bold]{plan.environment}[/] ({plan.kind}, "
+            f"{plan.location}) [{style}]{verdict(plan)}[/]"
+        )
+
+        inventory = Table(title=f"Resources ({len(plan.resources)})", title_justify="left")
+        for column in ("type", "logical name", "Azure name", "protected"):
+            inventory.add_column(column)
+        for r in plan.resources:
+            protected = "yes" if r.get("protect") else ""
+            inventory.add_row(short_type(r["type"]), r["name"], azure_name(r), protected)
+        console.print(inventory)
+
+        rbac = Table(title="Role assignments", title_justify="left")
+        for column in ("principal", "who", "type", "role", "scope"):
+            rbac.add_column(column)
+        for a in plan.role_assignments:
+            human = a.get("principal_type") in ("User", "Group", "ForeignGroup")
+            rbac.add_row(
+                str(a.get("principal_id")),
+                who(plan, a.get("principal_id")),
+                f"[bold]{a.get('principal_type')}[/]" if human else str(a.get("principal_type")),
+                str(a.get("role")),
+                short_scope(a.get("scope")),
+            )
+        console.print(rbac)
+
+        if plan.violations:
+            violations = Table(title="Policy violations", title_justify="left", style="red")
+            for column in ("policy", "resource", "message"):
+                violations.add_column(column)
+            for v in plan.violations:
+                violations.add_row(v["policy"], v["resource"], v["message"])
+            console.print(violations)
+        else:
+            console.print("[green]Policies: all pass[/]")
+        for note in plan.advisories:
+            console.print(f"[yellow]advisory[/] {note['policy']} ({note['resource']}): "
+                          f"{note['message']}")
+
+        cost = Table(title=f"Estimated idle cost: {cost_line(plan)}", title_justify="left")
+        for column in ("item", "detail", "monthly"):
+            cost.add_column(column)
+        for item in plan.monthly_cost_estimate.get("items", []):
+            cost.add_row(*_item_fields(item))
+        console.print(cost)
+        console.print()
+    failed = [p.environment for p in plans if not p.passed]
+    if failed:
+        console.print(f"[red bold]Policy violations in: {', '.join(failed)}[/]")
+
+
+# --- markdown ---------------------------------------------------------------------------------
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
+    lines: list[str] = []
+    if plans:
+        ok = all(p.passed for p in plans)
+        lines += [
+            f"## blueprint plan: {plans[0].project}",
+            "",
+            ("✅ every policy passes" if ok else "❌ policy violations") + " in "
+            + ", ".join(f"`{p.environment}`" for p in plans),
+            "",
+        ]
+    for plan in plans:
+        mark = "✅" if plan.passed else "❌"
+        lines += [
+            f"### {mark} `{plan.environment}` ({plan.kind}): {verdict(plan)}",
+            "",
+            f"Estimated idle cost: **{cost_line(plan)}** · {len(plan.resources)} resources · "
+            f"{len(plan.role_assignments)} role assignments · `{plan.stack_file}`",
+            "",
+        ]
+        if plan.violations:
+            lines += _md_table(
+                ("policy", "resource", "message"),
+                [(v["policy"], f"`{v['resource']}`", v["message"]) for v in plan.violations],
+            )
+            lines.append("")
+        lines += ["#### Role assignments", ""]
+        lines += _md_table(
+            ("principal", "who", "type", "role", "scope"),
+            [
+                (
+                    f"`{a.get('principal_id')}`",
+                    who(plan, a.get("principal_id")),
+                    a.get("principal_type"),
+                    a.get("role"),
+                    f"`{short_scope(a.get('scope'))}`",
+                )
+                for a in plan.role_assignments
+            ],
+        )
+        lines += ["", "<details><summary>Resources and cost</summary>", ""]
+        lines += _md_table(
+            ("type", "logical name", "Azure name"),
+            [(f"`{r['type']}`", r["name"], azure_name(r)) for r in plan.resources],
+        )
+        lines.append("")
+        lines += _md_table(
+            ("item", "detail", "monthly"),
+            [_item_fields(i) for i in plan.monthly_cost_estimate.get("items", [])],
+        )
+        if plan.advisories:
+            lines += ["", "Advisories:", ""]
+            lines += [
+                f"- {a['policy']} (`{a['resource']}`): {_md(a['message'])}"
+                for a in plan.advisories
+            ]
+        lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def print_markdown(plans: Sequence[EnvironmentPlan]) -> None:
+    print(to_markdown(plans))
+
+
+# --- mermaid ----------------------------------------------------------------------------------
+
+
+def _node_id(*parts: Any) -> str:
+    return "n" + hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:10]
+
+
+def _label(text: Any) -> str:
+    return str(text).replace('"', "#quot;")
+
+
+def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
+    """A flowchart: one subgraph per environment with its resources; each principal points at
+    the resource (scope) it holds a role on, the edge labelled with the role."""
+    lines = ["flowchart LR"]
+    principals: dict[str, str] = {}
+    edges: list[str] = []
+    for plan in plans:
+        env_id = _node_id("env", plan.environment)
+        lines.append(f'  subgraph {env_id}["{_label(plan.environment)} ({plan.kind})"]')
+        by_name: dict[str, str] = {}
+        for r in plan.resources:
+            if r["type"] == "azure-native:authorization:RoleAssignment":
+                continue
+            node = _node_id(plan.environment, r["type"], r["name"])
+            name = azure_name(r) or r["name"]
+            by_name.setdefault(name.lower(), node)
+            lines.append(f'    {node}["{_label(short_type(r["type"]))}<br/>{_label(name)}"]')
+        for a in plan.role_assignments:
+            scope = a.get("scope")
+            tail = str(scope).rstrip("/").rsplit("/", 1)[-1].lower()
+            target = by_name.get(tail)
+            if target is None:
+                target = _node_id(plan.environment, "scope", scope)
+                if target not in by_name.values():
+                    by_name[f"scope:{scope}"] = target
+                    lines.append(f'    {target}["{_label(short_scope(scope))}"]')
+            principal = str(a.get("principal_id"))
+            if principal not in principals:
+                principals[principal] = _node_id("principal", principal)
+            style = "==>" if a.get("principal_type") in ("User", "Group", "ForeignGroup") else "-->"
+            edges.append(f'  {principals[principal]} {style}|"{_label(a.get("role"))}"| {target}')
+        lines.append("  end")
+    for principal, node in principals.items():
+        label = next((p.principals[principal.lower()] for p in plans
+                      if principal.lower() in p.principals), "")
+        ptype = next(
+            (a.get("principal_type") for p in plans for a in p.role_assignments
+             if str(a.get("principal_id")) == principal),
+            "",
+        )
+        text = f"{label}<br/>" if label else ""
+        lines.append(f'  {node}(["{_label(text)}{_label(ptype)}<br/>{_label(principal)}"])')
+    lines += edges
+    return "\n".join(lines)
+
+
+def print_mermaid(plans: Sequence[EnvironmentPlan]) -> None:
+    print(to_mermaid(plans))
