@@ -1,0 +1,257 @@
+"""The pulumi-policy pack runs the same validators as `blueprint plan`.
+
+The pack's `__main__.py` starts a gRPC server when imported, so it is parsed, never imported.
+The adapter is exercised through pulumi-policy's own analyzer servicer (the object the server
+would dispatch to), fed the wire form the Pulumi engine sends: a protobuf Struct of the
+resource's camelCase inputs recorded from the real SDK, with the engine's unknown sentinels.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import proto
+from pulumi_azure_native import authorization, storage
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
+
+from blueprint_infra import naming, policies, policy_adapter, roles
+from blueprint_infra.policies import UNKNOWN
+
+PACK = Path(__file__).resolve().parents[2] / "infra" / "policy_pack"
+SUBSCRIPTION = "22222222-2222-2222-2222-222222222222"
+DEPLOYER = "11111111-1111-1111-1111-111111111111"
+GROUP = "44444444-4444-4444-4444-444444444444"
+PROD_CONFIG = {"kind": "prod", "environment": "prod", "deployerObjectId": DEPLOYER}
+
+
+class _Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.inputs: dict[str, tuple[str, dict]] = {}
+
+    def new_resource(self, args):
+        self.inputs[args.name] = (args.typ, copy.deepcopy(dict(args.inputs)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args):
+        return {}
+
+
+def record(build) -> dict[str, tuple[str, dict]]:
+    recorder = _Recorder()
+    pulumi.runtime.set_mocks(recorder, preview=False)
+
+    @pulumi.runtime.test
+    def run():
+        return pulumi.Output.all(*[r.id for r in build()])
+
+    run()
+    return recorder.inputs
+
+
+def group_grant(role: str):
+    return authorization.RoleAssignment(
+        "ds-grant", principal_id=GROUP, principal_type="Group",
+        role_definition_id=roles.role_definition_id(SUBSCRIPTION, role),
+        scope=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-churn-prod",
+        role_assignment_name="55555555-5555-5555-5555-555555555555")
+
+
+def open_storage():
+    return storage.StorageAccount(
+        "st", account_name="stchurnprodabc123", resource_group_name="rg", kind="StorageV2",
+        sku=storage.SkuArgs(name="Standard_LRS"), allow_blob_public_access=True,
+        minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
+        tags={"project": "churn", "environment": "prod", "cost-center": "cc",
+              "managed-by": "pulumi"})
+
+
+def urn(name: str, typ: str) -> str:
+    return f"urn:pulumi:prod::churn::{typ}::{name}"
+
+
+def pack_policy_names() -> list[str]:
+    """The names the pack's __main__.py passes to pack_policy(...), in order."""
+    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
+    return [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "pack_policy"
+    ]
+
+
+def servicer(stack_config: dict, stack_name: str = "prod") -> _PolicyAnalyzerServicer:
+    def settings():
+        return stack_config, stack_name
+
+    built = [policy_adapter.pack_policy(name, settings) for name in pack_policy_names()]
+    return _PolicyAnalyzerServicer("mlops-blueprint", "0.1.0", built, EnforcementLevel.ADVISORY)
+
+
+def struct(properties: dict) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    json_format.ParseDict(properties, message)
+    return message
+
+
+def analyze(service, name: str, typ: str, properties: dict):
+    request = proto.AnalyzeRequest(type=typ, properties=struct(properties), urn=urn(name, typ),
+                                   name=name)
+    return list(service.Analyze(request, None).diagnostics)
+
+
+# --- the pack's files --------------------------------------------------------------------------
+
+def test_pack_main_lists_every_registry_policy_once_in_order():
+    assert pack_policy_names() == list(policies.POLICIES)
+
+
+def test_pack_main_only_builds_the_pack():
+    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
+    statements = [type(node).__name__ for node in tree.body]
+    assert statements == ["Expr", "ImportFrom", "ImportFrom", "Expr"]  # docstring, 2 imports, pack
+    call = tree.body[-1].value
+    assert isinstance(call, ast.Call) and call.func.id == "PolicyPack"
+
+
+def test_pack_metadata_names_a_python_runtime_and_the_same_pack_name():
+    meta = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    runtime = meta["runtime"]
+    assert (runtime if isinstance(runtime, str) else runtime["name"]) == "python"
+    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
+    pack_call = tree.body[-1].value
+    [name] = [k.value.value for k in pack_call.keywords if k.arg == "name"]
+    assert meta["name"] == name
+    requirements = (PACK / "requirements.txt").read_text(encoding="utf-8")
+    assert "mlops-blueprint" in requirements and "pulumi-policy" in requirements
+
+
+def test_every_policy_keeps_its_enforcement_level_and_kind():
+    for name, policy in policies.POLICIES.items():
+        built = policy_adapter.pack_policy(name, lambda: ({}, None))
+        expected = (EnforcementLevel.MANDATORY if policy.enforcement == policies.MANDATORY
+                    else EnforcementLevel.ADVISORY)
+        assert built.enforcement_level == expected, name
+        assert isinstance(built, StackValidationPolicy) == (not policy.per_resource), name
+        assert built.description == policy.description
+
+
+# --- resource validations through the analyzer ------------------------------------------------
+
+@pytest.mark.parametrize("role,expect_violation", [
+    ("AzureML Data Scientist", True), ("Contributor", True), ("Reader", False),
+])
+def test_pack_flags_a_prod_group_write_role_naming_the_assignment(role, expect_violation):
+    typ, inputs = record(lambda: [group_grant(role)])["ds-grant"]
+    diagnostics = analyze(servicer(PROD_CONFIG), "ds-grant", typ, inputs)
+    if not expect_violation:
+        assert diagnostics == []
+        return
+    [diagnostic] = diagnostics
+    assert diagnostic.policyName == "prod-no-human-write-roles"
+    assert diagnostic.enforcementLevel == proto.MANDATORY
+    assert diagnostic.urn == urn("ds-grant", typ)
+    assert "'ds-grant'" in diagnostic.message and role in diagnostic.message
+
+
+def test_pack_takes_the_kind_from_the_stack_config_not_just_the_name():
+    typ, inputs = record(lambda: [group_grant("AzureML Data Scientist")])["ds-grant"]
+    assert analyze(servicer({"kind": "dev", "environment": "dev"}, "dev"), "ds-grant", typ,
+                   inputs) == []
+    # A stack named "live" whose config says prod is held to the prod rules.
+    [diagnostic] = analyze(servicer({"kind": "prod", "deployerObjectId": DEPLOYER}, "live"),
+                           "ds-grant", typ, inputs)
+    assert diagnostic.policyName == "prod-no-human-write-roles"
+
+
+def test_pack_reports_storage_public_access_like_plan():
+    typ, inputs = record(lambda: [open_storage()])["st"]
+    diagnostics = analyze(servicer(PROD_CONFIG), "st", typ, inputs)
+    plan_verdicts = policies.evaluate_all(
+        [policies.Resource(typ, "st", inputs)],
+        policy_adapter.context_from(None, PROD_CONFIG, "prod"))
+    assert [d.policyName for d in diagnostics] == [v.policy for v in plan_verdicts] == [
+        "storage-no-public-blob-access"]
+    assert plan_verdicts[0].message in diagnostics[0].message
+
+
+def test_pack_does_not_fail_on_values_unknown_in_preview():
+    typ, inputs = record(lambda: [open_storage()])["st"]
+    inputs["allowBlobPublicAccess"] = UNKNOWN_BOOLEAN_VALUE
+    inputs["tags"] = {"project": "p", "environment": "prod", "cost-center": "cc",
+                      "managed-by": "pulumi"}
+    assert analyze(servicer(PROD_CONFIG), "st", typ, inputs) == []
+
+
+# --- stack validations through the analyzer ---------------------------------------------------
+
+def analyze_stack(service, resources: dict[str, tuple[str, dict]]):
+    request = proto.AnalyzeStackRequest(resources=[
+        proto.AnalyzerResource(type=typ, properties=struct(props), urn=urn(name, typ), name=name)
+        for name, (typ, props) in resources.items()
+    ])
+    return list(service.AnalyzeStack(request, None).diagnostics)
+
+
+def test_pack_requires_a_prod_deployer_in_the_stack_config():
+    resources = record(lambda: [group_grant("Reader")])
+    [diagnostic] = analyze_stack(servicer({"kind": "prod", "environment": "prod"}), resources)
+    assert diagnostic.policyName == "prod-deployer-identity"
+    assert diagnostic.enforcementLevel == proto.MANDATORY
+    assert "deployerObjectId" in diagnostic.message
+    assert analyze_stack(servicer(PROD_CONFIG), resources) == []
+
+
+def test_pack_placeholder_deployer_is_advisory():
+    config = {**PROD_CONFIG, "deployerObjectId": naming.PLACEHOLDER_GUID}
+    [diagnostic] = analyze_stack(servicer(config), record(lambda: [group_grant("Reader")]))
+    assert diagnostic.policyName == "prod-deployer-placeholder"
+    assert diagnostic.enforcementLevel == proto.ADVISORY
+
+
+# --- the adapter's pieces ----------------------------------------------------------------------
+
+def test_plain_unwraps_proxies_and_marks_unknowns():
+    props = unknown_checking_proxy({
+        "tags": {"project": "p"}, "regionDetails": [{"location": "westeurope"}],
+        "allowBlobPublicAccess": UNKNOWN_BOOLEAN_VALUE,
+    })
+    options = PolicyResourceOptions(True, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    args = ResourceValidationArgs("azure-native:storage:StorageAccount", props, "urn:x", "st",
+                                  options, None)
+    resource = policy_adapter.to_resource(args)
+    assert resource.properties == {"tags": {"project": "p"},
+                                   "regionDetails": [{"location": "westeurope"}],
+                                   "allowBlobPublicAccess": UNKNOWN}
+    assert (resource.type, resource.name, resource.protect) == (
+        "azure-native:storage:StorageAccount", "st", True)
+
+
+def test_context_prefers_policy_config_then_stack_config_then_stack_name():
+    context = policy_adapter.context_from(
+        {"deployingObjectId": "99999999-9999-9999-9999-999999999999"},
+        {"environment": "prod", "kind": "prod", "deployerObjectId": DEPLOYER,
+         "publicNetworkAccess": "Enabled"}, "whatever")
+    assert (context.environment, context.kind, context.configured_deployer) == (
+        "prod", "prod", DEPLOYER)
+    assert context.deploying_identity == "99999999-9999-9999-9999-999999999999"
+    assert context.public_network_opt_out
+    by_name = policy_adapter.context_from(None, {}, "preprod")
+    assert (by_name.environment, by_name.kind, by_name.deploying_identity) == (
+        "preprod", "staging", None)
+    assert not policy_adapter.context_from(None, {"publicNetworkAccess": "Enabled"},
+                                           "dev").public_network_opt_out
+
