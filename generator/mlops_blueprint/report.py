@@ -37,6 +37,8 @@ _OWN_NAME_KEY = {
     "azure-native:operationalinsights:Workspace": "workspaceName",
     "azure-native:applicationinsights:Component": "resourceName",
     "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:authorization:ManagementLockAtResourceGroupLevel": "lockName",
+    "azure-native:authorization:RoleAssignment": "roleAssignmentName",
 }
 
 
@@ -92,6 +94,11 @@ def short_scope(scope: Any) -> str:
     return scope
 
 
+def azure_resources(plan: EnvironmentPlan) -> list[dict[str, Any]]:
+    """The resources Azure would see: not the program's own component resources."""
+    return [r for r in plan.resources if str(r.get("type", "")).startswith("azure-native:")]
+
+
 def who(plan: EnvironmentPlan, principal_id: Any) -> str:
     label = plan.principals.get(str(principal_id).lower())
     return label or ""
@@ -136,6 +143,8 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)  # CI logs and pipes: room for ids
     for plan in plans:
         style = "green" if plan.passed else "red"
         console.rule(
@@ -143,17 +152,28 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
             f"{plan.location}) [{style}]{verdict(plan)}[/]"
         )
 
-        inventory = Table(title=f"Resources ({len(plan.resources)})", title_justify="left")
+        resources = [
+            r for r in azure_resources(plan)
+            if r["type"] != "azure-native:authorization:RoleAssignment"
+        ]
+        inventory = Table(
+            title=f"Resources ({len(resources)}, and {len(plan.role_assignments)} role "
+            "assignments below)",
+            title_justify="left",
+        )
         for column in ("type", "logical name", "Azure name", "protected"):
             inventory.add_column(column)
-        for r in plan.resources:
+        for r in resources:
             protected = "yes" if r.get("protect") else ""
             inventory.add_row(short_type(r["type"]), r["name"], azure_name(r), protected)
         console.print(inventory)
 
-        rbac = Table(title="Role assignments", title_justify="left")
-        for column in ("principal", "who", "type", "role", "scope"):
+        rbac = Table(title="Role assignments (RBAC matrix)", title_justify="left")
+        rbac.add_column("principal", no_wrap=True)
+        for column in ("who", "type", "role"):
             rbac.add_column(column)
+        rbac.add_column("scope", overflow="fold")
+        rbac.add_column("assignment", overflow="fold")
         for a in plan.role_assignments:
             human = a.get("principal_type") in ("User", "Group", "ForeignGroup")
             rbac.add_row(
@@ -162,6 +182,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
                 f"[bold]{a.get('principal_type')}[/]" if human else str(a.get("principal_type")),
                 str(a.get("role")),
                 short_scope(a.get("scope")),
+                str(a.get("name", "")),
             )
         console.print(rbac)
 
@@ -219,7 +240,8 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
         lines += [
             f"### {mark} `{plan.environment}` ({plan.kind}): {verdict(plan)}",
             "",
-            f"Estimated idle cost: **{cost_line(plan)}** · {len(plan.resources)} resources · "
+            f"Estimated idle cost: **{cost_line(plan)}** · {len(azure_resources(plan))} "
+            "resources · "
             f"{len(plan.role_assignments)} role assignments · `{plan.stack_file}`",
             "",
         ]
@@ -231,7 +253,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
             lines.append("")
         lines += ["#### Role assignments", ""]
         lines += _md_table(
-            ("principal", "who", "type", "role", "scope"),
+            ("principal", "who", "type", "role", "scope", "assignment"),
             [
                 (
                     f"`{a.get('principal_id')}`",
@@ -239,6 +261,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
                     a.get("principal_type"),
                     a.get("role"),
                     f"`{short_scope(a.get('scope'))}`",
+                    a.get("name", ""),
                 )
                 for a in plan.role_assignments
             ],
@@ -246,7 +269,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
         lines += ["", "<details><summary>Resources and cost</summary>", ""]
         lines += _md_table(
             ("type", "logical name", "Azure name"),
-            [(f"`{r['type']}`", r["name"], azure_name(r)) for r in plan.resources],
+            [(f"`{r['type']}`", r["name"], azure_name(r)) for r in azure_resources(plan)],
         )
         lines.append("")
         lines += _md_table(
@@ -288,7 +311,7 @@ def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
         env_id = _node_id("env", plan.environment)
         lines.append(f'  subgraph {env_id}["{_label(plan.environment)} ({plan.kind})"]')
         by_name: dict[str, str] = {}
-        for r in plan.resources:
+        for r in azure_resources(plan):
             if r["type"] == "azure-native:authorization:RoleAssignment":
                 continue
             node = _node_id(plan.environment, r["type"], r["name"])

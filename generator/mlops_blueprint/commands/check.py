@@ -196,12 +196,14 @@ def _first_line(error: BaseException) -> str:
 
 # --- 2. pipeline ------------------------------------------------------------------------------
 
-#: Runs in a fresh interpreter with the project root as cwd: import every pipelines/*.py and
+#: Runs in a fresh interpreter with the project root as cwd, the way the project runs its scripts
+#: (`python pipelines/<name>.py`: pipelines/ first on sys.path): import every pipelines/*.py and
 #: call build_pipeline() where there is one. Prints one JSON line per module.
 _BUILD_SCRIPT = r"""
-import importlib, json, sys, traceback, pathlib, logging
+import importlib, json, logging, pathlib, sys, traceback
 logging.disable(logging.WARNING)
-sys.path.insert(0, str(pathlib.Path.cwd()))
+root = pathlib.Path.cwd()
+sys.path[:0] = [str(root / "pipelines"), str(root)]
 for name in sys.argv[1:]:
     result = {"module": name}
     try:
@@ -211,21 +213,22 @@ for name in sys.argv[1:]:
             job = build()
             result["built"] = type(job).__name__
             jobs = getattr(job, "jobs", None)
-            result["steps"] = sorted(jobs) if isinstance(jobs, dict) else None
+            result["steps"] = list(jobs) if isinstance(jobs, dict) else None
     except BaseException as error:
         result["error"] = "".join(traceback.format_exception_only(type(error), error)).strip()
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
 """
 
 
 def pipeline_modules(root: Path) -> list[str]:
+    """Module names of pipelines/*.py (not tests, not __init__)."""
     folder = root / "pipelines"
     if not folder.is_dir():
         return []
     return [
-        f"pipelines.{p.stem}"
+        p.stem
         for p in sorted(folder.glob("*.py"))
-        if p.stem != "__init__" and not p.stem.startswith("test_")
+        if p.stem != "__init__" and not p.stem.startswith(("test_", "conftest"))
     ]
 
 
@@ -250,7 +253,7 @@ def check_pipelines(project) -> tuple[list[Finding], str]:
     findings: list[Finding] = []
     built = []
     for result in results:
-        where = result["module"].replace(".", "/") + ".py"
+        where = f"pipelines/{result['module']}.py"
         if "error" in result:
             message = result["error"].splitlines()[-1]
             findings.append(Finding(where, f"does not build offline: {message}"))

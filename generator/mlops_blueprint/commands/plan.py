@@ -140,7 +140,6 @@ def run_plans(
 def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
     """Run one stack under the mock engine and shape the result for the report."""
     from blueprint_infra.preview import preview_stack
-    from mlops_blueprint.cost import estimate
 
     stack_file = project._rel(stack.config_file)
     try:
@@ -158,12 +157,11 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
 
     location = str(stack.get("azure-native:location") or project.answers.get("azure_location"))
     resources = list(result.resources)
-    cost = estimate(resources, location=location)
     found = [_violation(v) for v in result.violations]
-    advisories = [_violation(v) for v in getattr(result, "advisories", None) or []]
-    advisories += [v for v in found if v.get("enforcement") == "advisory"]
     violations = [v for v in found if v.get("enforcement") != "advisory"]
     namespace = result.project or project.pulumi_project
+    advisories = [v for v in found if v.get("enforcement") == "advisory"]
+    advisories += [_violation(v) for v in _advisories(result, stack, namespace)]
     principals = {
         str(stack.get(key, namespace)).lower(): label
         for key, label in PRINCIPAL_LABELS.items()
@@ -180,11 +178,27 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
         ],
         role_assignments=[_role_assignment(a) for a in result.role_assignments],
         violations=violations,
-        monthly_cost_estimate=_cost(cost),
+        monthly_cost_estimate=_cost(resources, location),
         advisories=advisories,
         principals=principals,
         stack_file=stack_file,
     )
+
+
+def _advisories(result: Any, stack: Any, namespace: str) -> list[Any]:
+    """What the policies advise (placeholders left in, a public prod workspace opt-out): shown,
+    never a failure."""
+    from blueprint_infra import policies
+
+    if not result.kind:
+        return []
+    context = policies.context_for(
+        result.environment or stack.environment,
+        configured_deployer=getattr(result, "configured_deployer", None),
+        deploying_identity=getattr(result, "deploying_identity", None),
+        public_network_access=str(stack.get("publicNetworkAccess", namespace) or ""),
+    )
+    return policies.advisories(result.resources, context)
 
 
 def _violation(violation: Any) -> dict[str, Any]:
@@ -205,8 +219,11 @@ def _role_assignment(assignment: Any) -> dict[str, Any]:
     return {k: getattr(assignment, k, None) for k in keys}
 
 
-def _cost(estimate: Any) -> dict[str, Any]:
-    """CostEstimate(currency, total, items) as plain JSON-ready data."""
+def _cost(resources: list[Any], location: str) -> dict[str, Any]:
+    """`mlops_blueprint.cost.estimate` (CostEstimate(currency, total, items)) as plain data."""
+    from mlops_blueprint.cost import estimate as estimate_cost
+
+    estimate = estimate_cost(resources, location=location)
     return {
         "currency": estimate.currency,
         "total": estimate.total,
