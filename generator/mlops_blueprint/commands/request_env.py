@@ -58,7 +58,9 @@ def request_env(
     _require_clean_git(project.root)
     _require_git_template(project.answers)
 
-    _update(project.root, requested, str(project.answers["_commit"]))
+    _update(
+        project.root, requested, str(project.answers["_commit"]), str(project.answers["_src_path"])
+    )
 
     changed = _git(project.root, "status", "--porcelain", "--untracked-files=all").splitlines()
     _report(project.root, environment, kind=naming.environment_kind(environment), changed=changed)
@@ -75,14 +77,12 @@ def _git(cwd: Path, *args: str) -> str:
 
 def _require_clean_git(root: Path) -> None:
     try:
-        top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+        _git(root, "rev-parse", "--show-toplevel")
     except (subprocess.CalledProcessError, FileNotFoundError) as error:
         raise UsageError(
             f"{root} is not a git repository; commit the project first "
             "(git init && git add -A && git commit -m 'New project')"
         ) from error
-    if top.resolve() != root.resolve():
-        raise UsageError(f"run request-env on the project root {top}, not {root}")
     try:
         _git(root, "rev-parse", "--verify", "HEAD")
     except subprocess.CalledProcessError as error:
@@ -111,7 +111,7 @@ def _require_git_template(answers: dict) -> None:
         )
 
 
-def _update(root: Path, environments: list[str], template_ref: str) -> None:
+def _update(root: Path, environments: list[str], template_ref: str, src: str) -> None:
     """copier update at the template version the project is on (its `_commit`)."""
     import warnings
 
@@ -132,6 +132,13 @@ def _update(root: Path, environments: list[str], template_ref: str) -> None:
                 quiet=True,
             )
     except ValueError as error:
+        if "Unknown revision" in str(error):
+            raise UsageError(
+                f"the template at {src} has no {template_ref!r}, the version this project was "
+                "made from (made from uncommitted template changes, or the tag is gone); set "
+                "_commit in .copier-answers.yml to a tag or commit of the template, commit, and "
+                "retry"
+            ) from error
         raise UsageError(f"copier: {error}") from error
     except CopierError as error:
         raise UsageError(f"copier update failed: {error}") from error
@@ -148,7 +155,7 @@ def _update(root: Path, environments: list[str], template_ref: str) -> None:
 def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     stack = root / ".cloud" / "infra" / f"Pulumi.{environment}.yaml"
     if not stack.is_file():
         console.print(
