@@ -36,6 +36,8 @@ def render(
     with warnings.catch_warnings():
         # A dirty checkout is the normal state while developing the template.
         warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        # COPIER_SETTINGS_PATH points at no file on purpose (tests/conftest.py).
+        warnings.simplefilter("ignore", copier.errors.MissingSettingsWarning)
         copier.run_copy(
             str(src),
             str(dst),

@@ -1,0 +1,354 @@
+"""Render the template for the answer combinations that matter and check the parsed result.
+
+The four combinations below cover every pair of (CI provider, environments, AKS on/off) once
+(a pairwise design: 4 renders instead of 8); a fifth project has a long unicode name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from blueprint_infra import naming
+from blueprint_infra.settings import load_bootstrap_settings, load_environment_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AKS_ID = (
+    "/subscriptions/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/resourceGroups/rg-shared-aks"
+    "/providers/Microsoft.ContainerService/managedClusters/aks-shared-01"
+)
+REAL_IDS = {
+    "data_scientists_group_id": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+    "prod_readers_group_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "prod_deployer_object_id": "c0ffee00-1234-4abc-9def-0123456789ab",
+}
+
+COMBINATIONS = {
+    "github-2env": {"ci_provider": "github", "environments": ["dev", "prod"]},
+    "github-3env-aks": {
+        "ci_provider": "github",
+        "environments": ["dev", "preprod", "prod"],
+        "aks_cluster_id": AKS_ID,
+        **REAL_IDS,
+    },
+    "ado-2env-aks": {
+        "ci_provider": "azure-devops",
+        "environments": ["dev", "prod"],
+        "aks_cluster_id": AKS_ID,
+        **REAL_IDS,
+    },
+    "ado-3env": {"ci_provider": "azure-devops", "environments": ["dev", "preprod", "prod"]},
+}
+UNICODE_NAME = "Détection de fraude — l'équipe Données & IA (Zürich-Süd) 🚀 « très long nom »"
+
+LAYOUT = ["code", "pipelines", "tests", "notebooks", "docs", ".cloud", ".cloud/infra"]
+CI_DIRS = {"github": ".github", "azure-devops": ".ado"}
+INSTALL = 'python -m pip install -U pip && python -m pip install -e ".[dev]"'
+
+
+def blueprint_version() -> str:
+    """pyproject.toml's [project] version (a regex: tomllib is not in Python 3.10)."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    project_table = text.split("[project]", 1)[1].split("\n[", 1)[0]
+    return re.search(r'^version\s*=\s*"([^"]+)"', project_table, re.MULTILINE).group(1)
+
+
+def deploy_order(environments: list[str]) -> list[str]:
+    return ["dev", *[e for e in environments if e not in ("dev", "prod")], "prod"]
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(params=list(COMBINATIONS), scope="module")
+def case(request, rendered_project):
+    project = rendered_project(**COMBINATIONS[request.param])
+    return project, load(project / ".copier-answers.yml")
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+def test_layout_has_every_folder_with_a_readme(case):
+    project, answers = case
+    for folder in [*LAYOUT, CI_DIRS[answers["ci_provider"]]]:
+        assert (project / folder / "README.md").is_file(), f"{folder}/README.md missing"
+    assert (project / "README.md").is_file()
+
+
+def test_only_the_chosen_ci_provider_is_generated(case):
+    project, answers = case
+    chosen = CI_DIRS[answers["ci_provider"]]
+    other = next(d for d in CI_DIRS.values() if d != chosen)
+    assert (project / chosen).is_dir()
+    assert not (project / other).exists()
+    # optional by name: no empty placeholder file or folder left behind
+    assert not [p for p in project.rglob("*") if p.name in ("", "None")]
+
+
+# --- .cloud/infra ---------------------------------------------------------------------------
+
+def stack_config(project: Path, env: str) -> dict:
+    return load(project / ".cloud/infra" / f"Pulumi.{env}.yaml")["config"]
+
+
+def test_one_stack_file_per_environment(case):
+    project, answers = case
+    stacks = sorted(p.name for p in (project / ".cloud/infra").glob("Pulumi.*.yaml"))
+    assert stacks == sorted(f"Pulumi.{env}.yaml" for env in answers["environments"])
+
+
+def test_stack_config_follows_the_environment_kind(case):
+    project, answers = case
+    slug = answers["project_slug"]
+    for env in answers["environments"]:
+        config = stack_config(project, env)
+        kind = naming.environment_kind(env)
+        assert config[f"{slug}:kind"] == kind
+        assert config[f"{slug}:environment"] == env
+        assert config[f"{slug}:projectSlug"] == slug
+        assert config["azure-native:location"] == answers["azure_location"]
+        assert config[f"{slug}:costCenter"] == answers["cost_center"]
+        assert config[f"{slug}:dataScientistsGroupId"] == answers["data_scientists_group_id"]
+        assert config[f"{slug}:aksClusterId"] == answers["aks_cluster_id"]
+        if kind == "prod":
+            assert config[f"{slug}:deployerObjectId"] == answers["prod_deployer_object_id"]
+            assert config[f"{slug}:readersGroupId"] == answers["prod_readers_group_id"]
+            assert config[f"{slug}:publicNetworkAccess"] == "Disabled"
+        else:
+            # Not locked to one deployer: humans (platform team) may deploy dev and staging.
+            assert config.get(f"{slug}:deployerObjectId", "") == ""
+            assert config[f"{slug}:publicNetworkAccess"] == "Enabled"
+        if kind == "staging":
+            assert config[f"{slug}:readersGroupId"] == answers["prod_readers_group_id"]
+
+
+def test_stack_files_pass_the_infra_programs_config_checks(case):
+    """What the task writes is what blueprint_infra.settings accepts (Pulumi passes strings)."""
+    project, answers = case
+    slug = answers["project_slug"]
+    for env in answers["environments"]:
+        config = stack_config(project, env)
+        settings = load_environment_settings(slug, lambda key, c=config: c.get(key))
+        assert (settings.environment, settings.kind) == (env, naming.environment_kind(env))
+        assert settings.public_network_access == ("Disabled" if env == "prod" else "Enabled")
+
+
+def test_placeholders_are_marked_and_real_ids_are_not(case):
+    project, answers = case
+    for env in answers["environments"]:
+        lines = (project / ".cloud/infra" / f"Pulumi.{env}.yaml").read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.lstrip().startswith("#") or ":" not in line:
+                continue
+            marked = "PLACEHOLDER: replace before a real deployment" in lines[i - 1]
+            is_placeholder = naming.PLACEHOLDER_GUID in line
+            assert marked == is_placeholder, f"Pulumi.{env}.yaml: {line.strip()}"
+        if naming.is_placeholder(answers["prod_deployer_object_id"]) and env == "prod":
+            assert any("PLACEHOLDER" in line for line in lines)
+
+
+def test_pulumi_projects_and_bootstrap_config(case):
+    project, answers = case
+    slug = answers["project_slug"]
+    infra = project / ".cloud/infra"
+    main = load(infra / "Pulumi.yaml")
+    assert main["name"] == slug
+    assert main["runtime"]["name"] == "python"
+    assert main["runtime"]["options"]["virtualenv"] == "venv"
+    bootstrap = load(infra / "bootstrap/Pulumi.yaml")
+    assert bootstrap["name"] == f"{slug}-bootstrap"
+    config = load(infra / "bootstrap/Pulumi.platform.yaml")["config"]
+    ns = f"{slug}-bootstrap"
+    assert config[f"{ns}:environments"] == answers["environments"]
+    assert config[f"{ns}:ciProvider"] == answers["ci_provider"]
+    assert config[f"{ns}:repository"] == answers["repository"]
+    assert config[f"{ns}:aksClusterId"] == answers["aks_cluster_id"]
+
+    def get(key):  # Pulumi hands structured values to the program as JSON
+        value = config.get(key)
+        return json.dumps(value) if isinstance(value, list) else value
+
+    settings = load_bootstrap_settings(ns, get)
+    assert settings.environments == answers["environments"]
+    entry_points = {
+        "__main__.py": "from blueprint_infra.program import run_environment",
+        "bootstrap/__main__.py": "from blueprint_infra.bootstrap import run_bootstrap",
+    }
+    for path, line in entry_points.items():
+        assert line in (infra / path).read_text().splitlines()
+
+
+def test_infra_requirements_pin_this_blueprint_version(case):
+    project, _ = case
+    version = blueprint_version()
+    lines = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
+    requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert requirements == [f"mlops-blueprint=={version}"]
+
+
+# --- review rules ---------------------------------------------------------------------------
+
+def test_platform_team_owns_cloud_infra(case):
+    project, answers = case
+    team = answers["platform_team"]
+    if answers["ci_provider"] == "github":
+        rules = {}
+        for line in (project / ".github/CODEOWNERS").read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                pattern, *owners = line.split()
+                rules[pattern] = owners
+        assert rules["/.cloud/infra/"] == [team]
+        assert rules["/.github/workflows/"] == [team]
+    else:
+        command = _policy_command(project / ".ado/README.md")
+        assert command[:4] == ["az", "repos", "policy", "required-reviewer"]
+        options = _options(command)
+        assert "/.cloud/infra/*" in options["--path-filter"].split(";")
+        assert options["--required-reviewer-ids"] == team
+        assert options["--blocking"] == "true"
+        assert options["--branch"] == "main"
+
+
+def _policy_command(readme: Path) -> list[str]:
+    text = readme.read_text()
+    start = text.index("az repos policy required-reviewer create")
+    block = text[start : text.index("```", start)]
+    return shlex.split(block.replace("\\\n", " "), comments=True)
+
+
+def _options(command: list[str]) -> dict[str, str]:
+    return {
+        arg: command[i + 1]
+        for i, arg in enumerate(command)
+        if arg.startswith("--") and i + 1 < len(command)
+    }
+
+
+# --- CI/CD ----------------------------------------------------------------------------------
+
+def test_ci_installs_lints_tests_and_checks_infra(case):
+    project, answers = case
+    if answers["ci_provider"] == "github":
+        jobs = load(project / ".github/workflows/ci.yml")["jobs"]
+        runs = {name: [s.get("run", "") for s in job["steps"]] for name, job in jobs.items()}
+        assert runs["test"][-3:] == [INSTALL, "ruff check .", "pytest"]
+        infra = runs["infra"]
+    else:
+        jobs = {j["job"]: j for j in load(project / ".ado/ci.yml")["jobs"]}
+        runs = {name: [s.get("script", "") for s in job["steps"]] for name, job in jobs.items()}
+        assert runs["test"][-3:] == [INSTALL, "ruff check .", "pytest"]
+        infra = runs["infra"]
+    assert "python -m pip install -r .cloud/infra/requirements.txt" in infra[-2]
+    assert infra[-1] == "blueprint check"
+
+
+def test_github_infra_workflow_previews_and_deploys_each_environment(case):
+    project, answers = case
+    if answers["ci_provider"] != "github":
+        pytest.skip("GitHub only")
+    workflow = load(project / ".github/workflows/infra.yml")
+    env = workflow["env"]
+    assert env["ARM_USE_OIDC"] == "true"
+    jobs = workflow["jobs"]
+    order = deploy_order(answers["environments"])
+    assert sorted(jobs) == sorted(
+        ["check", *(f"preview-{e}" for e in order), *(f"deploy-{e}" for e in order)]
+    )
+    for i, name in enumerate(order):
+        preview, deploy = jobs[f"preview-{name}"], jobs[f"deploy-{name}"]
+        # previews: pull requests only, read-only identity, no GitHub environment (PR subject)
+        assert preview["if"] == "github.event_name == 'pull_request'"
+        assert "environment" not in preview
+        assert preview["permissions"]["id-token"] == "write"
+        assert _login(preview)["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
+        assert _pulumi(preview) == {"command": "preview", "stack-name": name}
+        # deployments: main only, bound to the environment, in order dev -> staging -> prod
+        assert "pull_request" in deploy["if"] and "refs/heads/main" in deploy["if"]
+        assert deploy["environment"] == name
+        assert deploy["permissions"]["id-token"] == "write"
+        assert deploy["needs"] == (["check"] if i == 0 else [f"deploy-{order[i - 1]}"])
+        login = _login(deploy)
+        assert login["client-id"] == "${{ vars.AZURE_CLIENT_ID }}"
+        assert {"tenant-id", "subscription-id"} <= set(login)
+        assert _pulumi(deploy) == {"command": "up", "stack-name": name}
+
+
+def _login(job: dict) -> dict:
+    (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("azure/login@")]
+    return step["with"]
+
+
+def _pulumi(job: dict) -> dict:
+    (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert step["with"]["work-dir"] == ".cloud/infra"
+    return {k: step["with"][k] for k in ("command", "stack-name")}
+
+
+def test_ado_infra_pipeline_previews_and_deploys_each_environment(case):
+    project, answers = case
+    if answers["ci_provider"] != "azure-devops":
+        pytest.skip("Azure DevOps only")
+    slug = answers["project_slug"]
+    pipeline = load(project / ".ado/infra.yml")
+    stages = {s["stage"]: s for s in pipeline["stages"]}
+    order = deploy_order(answers["environments"])
+    assert sorted(stages) == sorted(
+        ["check", *(f"preview_{e}" for e in order), *(f"deploy_{e}" for e in order)]
+    )
+    for i, name in enumerate(order):
+        preview, deploy = stages[f"preview_{name}"], stages[f"deploy_{name}"]
+        assert "eq(variables['Build.Reason'], 'PullRequest')" in preview["condition"]
+        (preview_job,) = preview["jobs"]
+        assert "deployment" not in preview_job
+        cli = _azure_cli(preview_job["steps"])
+        assert cli["azureSubscription"] == f"{slug}-preview"
+        assert f"pulumi preview --stack {name}" in cli["inlineScript"]
+
+        assert "ne(variables['Build.Reason'], 'PullRequest')" in deploy["condition"]
+        assert deploy["dependsOn"] == ("check" if i == 0 else f"deploy_{order[i - 1]}")
+        (job,) = deploy["jobs"]
+        assert job["environment"] == f"{slug}-{name}"
+        cli = _azure_cli(job["strategy"]["runOnce"]["deploy"]["steps"])
+        assert cli["azureSubscription"] == f"{slug}-{name}"
+        assert cli["addSpnToEnvironment"] is True
+        assert f"pulumi up --stack {name} --yes" in cli["inlineScript"]
+        assert 'ARM_OIDC_TOKEN="$idToken"' in cli["inlineScript"]
+
+
+def _azure_cli(steps: list[dict]) -> dict:
+    (step,) = [s for s in steps if s.get("task") == "AzureCLI@2"]
+    return step["inputs"]
+
+
+# --- docs -----------------------------------------------------------------------------------
+
+def test_readme_and_docs_name_the_project_and_its_environments(case):
+    project, answers = case
+    readme = (project / "README.md").read_text()
+    assert readme.splitlines()[0] == f"# {answers['project_name']}"
+    assert INSTALL in readme
+    for env in answers["environments"]:
+        assert f"`{env}` ({naming.environment_kind(env)})" in readme
+
+
+# --- an awkward project name ----------------------------------------------------------------
+
+def test_long_unicode_project_name(rendered_project):
+    assert len(UNICODE_NAME) <= 80
+    project = rendered_project(project_name=UNICODE_NAME)
+    answers = load(project / ".copier-answers.yml")
+    slug = answers["project_slug"]
+    assert slug == naming.slugify(UNICODE_NAME)
+    assert naming.validate_slug(slug)
+    assert load(project / ".cloud/infra/Pulumi.yaml")["name"] == slug
+    assert UNICODE_NAME in load(project / ".cloud/infra/Pulumi.yaml")["description"]
+    assert load(project / ".cloud/infra/bootstrap/Pulumi.yaml")["name"] == f"{slug}-bootstrap"
+    assert (project / "README.md").read_text().splitlines()[0] == f"# {UNICODE_NAME}"
+    for env in ("dev", "prod"):
+        assert stack_config(project, env)[f"{slug}:projectSlug"] == slug
