@@ -27,7 +27,7 @@ class _OneLineErrors(TyperGroup):
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except NoArgsIsHelpError as error:
-            error.show()
+            typer.echo(error.format_message())
             sys.exit(0)
         except UsageError as error:
             hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""

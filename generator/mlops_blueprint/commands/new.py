@@ -36,7 +36,8 @@ def new(
         bool,
         typer.Option(
             "--defaults",
-            help="Do not prompt: use the default for every question not given with --data.",
+            help="Do not prompt: use the default for every question not given with --data "
+            "(project_name defaults to DEST's folder name).",
         ),
     ] = False,
     template: Annotated[
@@ -63,6 +64,9 @@ def new(
     src, default_ref = (template, None) if template else bundled_template()
     questions = read_questions(src)
     answers = parse_data(data or [], questions)
+    if defaults and "project_name" not in answers and "project_name" in questions:
+        # The one question without a default: name the project after its folder.
+        answers["project_name"] = dest.resolve().name
     validate_answers(answers)
     _refuse_non_empty(dest)
 
