@@ -201,7 +201,9 @@ def read_stack_config(infra_dir: Path, stack: str) -> tuple[str, dict[str, str]]
     project_file = yaml.safe_load((infra_dir / "Pulumi.yaml").read_text())
     project = project_file["name"]
     stack_file = infra_dir / f"Pulumi.{stack}.yaml"
-    data = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else None
+    if not stack_file.is_file():
+        raise FileNotFoundError(f"no stack config {stack_file.name} in {infra_dir}")
+    data = yaml.safe_load(stack_file.read_text())
     config: dict[str, str] = {}
     for key, value in ((data or {}).get("config") or {}).items():
         full = key if ":" in key else f"{project}:{key}"
