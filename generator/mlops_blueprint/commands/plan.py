@@ -224,11 +224,12 @@ def _cost(resources: list[Any], location: str) -> dict[str, Any]:
     from mlops_blueprint.cost import estimate as estimate_cost
 
     estimate = estimate_cost(resources, location=location)
+    extra = estimate.as_dict() if hasattr(estimate, "as_dict") else {}
     return {
         "currency": estimate.currency,
         "total": estimate.total,
         "items": [_plain(item) for item in estimate.items],
-    }
+    } | {k: _plain(v) for k, v in extra.items() if k not in ("currency", "total", "items")}
 
 
 def _plain(value: Any) -> Any:
