@@ -1,0 +1,124 @@
+"""Register a trained model and deploy it to the environment's managed online endpoint.
+
+The endpoint and deployment come from .cloud/endpoints/. Endpoint names are unique per Azure
+region, so the environment is appended to the name in the YAML (`<name>-dev`, `<name>-prod`).
+
+    python pipelines/deploy_model.py --environment dev --dry-run
+    python pipelines/deploy_model.py --environment dev --job-name <training pipeline job>
+    python pipelines/deploy_model.py --environment prod            # latest registered model
+
+With `--job-name` the model output of that pipeline job is registered first; without it the
+latest registered version (the register step's) is deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from workspace import CLOUD_DIR, WorkspaceNotConfigured, as_yaml, get_ml_client
+
+ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+ENDPOINT_MAX_LENGTH = 32
+ENDPOINTS_DIR = CLOUD_DIR / "endpoints"
+
+
+def endpoint_name(base: str, environment: str) -> str:
+    """`<base>-<environment>`, with base trimmed so the whole name stays within 32 chars."""
+    if not ENVIRONMENT_PATTERN.match(environment):
+        raise ValueError(
+            f"environment must be 2-10 lowercase letters or digits (got {environment!r})"
+        )
+    room = ENDPOINT_MAX_LENGTH - len(environment) - 1
+    return f"{base[:room].rstrip('-')}-{environment}"
+
+
+def load_endpoint(environment: str, endpoints_dir: Path = ENDPOINTS_DIR):
+    from azure.ai.ml import load_online_endpoint
+
+    endpoint = load_online_endpoint(source=endpoints_dir / "online-endpoint.yml")
+    endpoint.name = endpoint_name(endpoint.name, environment)
+    return endpoint
+
+
+def load_deployment(
+    environment: str, model: str | None = None, endpoints_dir: Path = ENDPOINTS_DIR
+):
+    """The blue deployment for the environment's endpoint, optionally with another model."""
+    from azure.ai.ml import load_online_deployment
+
+    deployment = load_online_deployment(source=endpoints_dir / "blue-deployment.yml")
+    deployment.endpoint_name = endpoint_name(deployment.endpoint_name, environment)
+    if model is not None:
+        deployment.model = model
+    return deployment
+
+
+def model_from_job(job_name: str, model_name: str):
+    """A Model entity for the `model` output of a training pipeline job."""
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import Model
+
+    return Model(
+        name=model_name,
+        path=f"azureml://jobs/{job_name}/outputs/model",
+        type=AssetTypes.MLFLOW_MODEL,
+        description=f"model output of pipeline job {job_name}",
+        tags={"source_job": job_name},
+    )
+
+
+def registered_model_name(deployment) -> str:
+    """`azureml:NAME@latest` or `azureml:NAME:VERSION` -> NAME."""
+    reference = str(deployment.model).removeprefix("azureml:")
+    return re.split(r"[@:]", reference, maxsplit=1)[0]
+
+
+def deploy(ml_client, endpoint, deployment, *, traffic: int = 100):
+    """Create or update the endpoint and deployment, then route `traffic` % to it."""
+    ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+    ml_client.online_deployments.begin_create_or_update(deployment).result()
+    endpoint.traffic = {deployment.name: traffic}
+    return ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Register a model and deploy it online.")
+    parser.add_argument("--environment", default="dev", help="environment, e.g. dev or prod")
+    parser.add_argument("--job-name", help="register the model output of this pipeline job")
+    parser.add_argument("--traffic", type=int, default=100, help="percent of traffic to send")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the assets; do not call Azure"
+    )
+    args = parser.parse_args(argv)
+    try:
+        endpoint = load_endpoint(args.environment)
+        deployment = load_deployment(args.environment)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model = None
+    if args.job_name:
+        model = model_from_job(args.job_name, registered_model_name(deployment))
+    if args.dry_run:
+        for asset in (model, endpoint, deployment):
+            if asset is not None:
+                print(f"---\n{as_yaml(asset)}", end="")
+        return 0
+    try:
+        ml_client = get_ml_client()
+    except WorkspaceNotConfigured as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if model is not None:
+        registered = ml_client.models.create_or_update(model)
+        deployment.model = f"azureml:{registered.name}:{registered.version}"
+    result = deploy(ml_client, endpoint, deployment, traffic=args.traffic)
+    print(f"endpoint {result.name}: {result.scoring_uri}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

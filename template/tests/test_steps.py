@@ -1,0 +1,143 @@
+"""Each step writes the artifacts it promises; evaluate and register refuse a bad model."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from evaluate import ModelBelowBaseline, evaluate, gate
+from evaluate import main as evaluate_main
+from prep import TARGET, engineer_features, load_raw_data
+from register import NotApproved, register
+from train import train
+
+
+def test_prep_writes_the_split_its_schema_and_an_mltable(prepared_dir):
+    schema = json.loads((prepared_dir / "schema.json").read_text())
+    train_rows = pd.read_csv(prepared_dir / "train.csv")
+    test_rows = pd.read_csv(prepared_dir / "test.csv")
+    assert schema["target"] == TARGET
+    assert TARGET not in schema["features"]
+    assert list(train_rows.columns) == list(test_rows.columns)
+    assert set(schema["features"]) | {TARGET} == set(train_rows.columns)
+    assert schema["rows"] == {"train": len(train_rows), "test": len(test_rows)}
+    assert len(train_rows) + len(test_rows) == len(load_raw_data())
+    assert "train.csv" in (prepared_dir / "MLTable").read_text()
+
+
+def test_evaluate_passes_a_good_model_and_reports_both_sides(evaluation_dir):
+    report = json.loads((evaluation_dir / "metrics.json").read_text())
+    assert report["passed"] is True
+    assert report["failures"] == []
+    majority = report["baselines"]["majority"]
+    assert majority["roc_auc"] == pytest.approx(0.5)
+    assert report["candidate"]["roc_auc"] > 0.95
+    assert report["candidate"]["accuracy"] > majority["accuracy"]
+
+
+def test_gate_lists_every_baseline_the_candidate_misses():
+    failures = gate(
+        {"roc_auc": 0.8},
+        {"majority": {"roc_auc": 0.5}, "champion": {"roc_auc": 0.9}},
+        metric="roc_auc",
+    )
+    assert len(failures) == 1
+    assert "champion" in failures[0]
+    assert gate({"roc_auc": 0.88}, {"champion": {"roc_auc": 0.9}}, tolerance=0.05) == []
+
+
+@pytest.fixture(scope="module")
+def inverted_model(prepared_dir, tmp_path_factory):
+    """A model trained on flipped labels: worse than always guessing the majority class."""
+    flipped = tmp_path_factory.mktemp("flipped")
+    for name in ("schema.json", "test.csv"):
+        (flipped / name).write_bytes((prepared_dir / name).read_bytes())
+    rows = pd.read_csv(prepared_dir / "train.csv")
+    rows[TARGET] = 1 - rows[TARGET]
+    rows.to_csv(flipped / "train.csv", index=False)
+    model = flipped / "model"
+    train(flipped, model)
+    return model
+
+
+def test_evaluate_fails_a_model_below_the_majority_baseline(inverted_model, prepared_dir, tmp_path):
+    with pytest.raises(ModelBelowBaseline, match="majority"):
+        evaluate(inverted_model, prepared_dir, tmp_path)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["passed"] is False
+    assert report["candidate"]["roc_auc"] < 0.5
+
+
+def test_the_evaluate_command_exits_non_zero_when_the_gate_fails(
+    inverted_model, prepared_dir, tmp_path
+):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(
+            ["--model-dir", str(inverted_model), "--data-dir", str(prepared_dir),
+             "--output-dir", str(tmp_path)]
+        )
+    assert exit_info.value.code not in (0, None)
+    assert "below" in str(exit_info.value.code)
+
+
+def test_evaluate_fails_a_model_below_the_champion(model_dir, prepared_dir, tmp_path):
+    champion = tmp_path / "champion.json"
+    champion.write_text(json.dumps({"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0}))
+    with pytest.raises(ModelBelowBaseline, match="champion"):
+        evaluate(model_dir, prepared_dir, tmp_path / "out", baseline_metrics=champion)
+
+
+def test_register_offline_records_the_model_without_registering(
+    model_dir, evaluation_dir, tmp_path
+):
+    info = register(model_dir, evaluation_dir, tmp_path, "my-model", in_azure=False)
+    written = json.loads((tmp_path / "model_info.json").read_text())
+    evaluation = json.loads((evaluation_dir / "metrics.json").read_text())
+    assert written == info
+    assert written["name"] == "my-model"
+    assert written["registered"] is False and written["version"] is None
+    assert written["metrics"] == evaluation["candidate"]
+
+
+def test_register_refuses_a_model_that_failed_evaluation(model_dir, tmp_path):
+    failed = tmp_path / "evaluation"
+    failed.mkdir()
+    report = {"passed": False, "failures": ["roc_auc 0.4 is below the majority baseline 0.5"]}
+    (failed / "metrics.json").write_text(json.dumps(report))
+    with pytest.raises(NotApproved, match="below the majority"):
+        register(model_dir, failed, tmp_path / "out", "my-model", in_azure=False)
+    assert not (tmp_path / "out" / "model_info.json").exists()
+
+
+@pytest.mark.parametrize("name", ["", "has space", "-leading-dash", "x" * 256])
+def test_register_rejects_invalid_model_names(model_dir, evaluation_dir, tmp_path, name):
+    with pytest.raises(ValueError, match="model_name"):
+        register(model_dir, evaluation_dir, tmp_path, name, in_azure=False)
+
+
+def test_score_serves_raw_requests_like_the_trained_model(model_dir, monkeypatch):
+    import mlflow.sklearn
+
+    import score
+
+    # Azure ML mounts the registered model folder one level below AZUREML_MODEL_DIR.
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir.parent))
+    score.init()
+    raw = load_raw_data().drop(columns=[TARGET]).head(8)
+    response = score.run(json.dumps({"data": raw.to_dict(orient="records")}))
+
+    model = mlflow.sklearn.load_model(str(model_dir))
+    features = engineer_features(raw)[list(model.feature_names_in_)]
+    assert response["predictions"] == [int(p) for p in model.predict(features)]
+    assert len(response["probabilities"]) == 8
+    assert all(0.0 <= p <= 1.0 for p in response["probabilities"])
+
+
+@pytest.mark.parametrize("request_body", ['{"data": []}', '{"rows": [{}]}', "[1, 2]"])
+def test_score_rejects_malformed_requests(model_dir, monkeypatch, request_body):
+    import score
+
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir.parent))
+    score.init()
+    with pytest.raises(ValueError, match="request must be"):
+        score.run(request_body)
