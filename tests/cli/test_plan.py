@@ -89,12 +89,25 @@ def test_one_env_gives_one_object(fresh_project):
     assert isinstance(plan, dict) and plan["environment"] == "preprod"
 
 
-def test_no_human_holds_a_role_in_a_fresh_prod(fresh_project):
-    _, plan = plan_json(fresh_project, "--env", "prod")
-    humans = [
-        a for a in plan["role_assignments"] if a["principal_type"] in roles.HUMAN_PRINCIPAL_TYPES
+def test_rbac_matrix_data_scientists_work_in_dev_and_hold_nothing_in_prod(fresh_project):
+    _, plans = plan_json(fresh_project)
+    by_env = {p["environment"]: p for p in plans}
+    answers = load_yaml(fresh_project / ".copier-answers.yml")
+    group = answers["data_scientists_group_id"]
+
+    def roles_of_group(env):
+        return {
+            a["role"] for a in by_env[env]["role_assignments"]
+            if a["principal_id"] == group and a["principal_type"] == "Group"
+        }
+
+    assert "AzureML Data Scientist" in roles_of_group("dev")
+    assert roles_of_group("preprod")
+    assert roles_of_group("preprod") <= {roles.ROLE_NAMES[g] for g in roles.READ_ONLY_ROLES}
+    assert not [
+        a for a in by_env["prod"]["role_assignments"]
+        if a["principal_type"] in roles.HUMAN_PRINCIPAL_TYPES
     ]
-    assert all(a["role_definition_id"].rsplit("/", 1)[-1] in roles.READ_ONLY_ROLES for a in humans)
 
 
 # An independent mock run: Pulumi's public test API, our own mocks, in a fresh interpreter.
