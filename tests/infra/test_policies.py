@@ -8,6 +8,7 @@ renamed input key in the SDK breaks these tests instead of silently passing the 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -553,3 +554,16 @@ def test_a_thoroughly_wrong_prod_stack_trips_every_mandatory_policy(prod_env):
     for verdict in verdicts:
         assert verdict.resource in by_name
         assert verdict.resource in verdict.message and "Fix" in verdict.message
+
+
+def test_docs_describe_every_policy_with_its_level():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policies.md").read_text(
+        encoding="utf-8")
+    rows = {}
+    for line in docs.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[1] in ("mandatory", "advisory"):
+            rows[cells[0].strip("`")] = cells[1]
+    assert rows == {name: p.enforcement for name, p in policies.POLICIES.items()}
+    for name in policies.POLICIES:
+        assert f"### `{name}`" in docs, name
