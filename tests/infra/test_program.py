@@ -412,3 +412,18 @@ def test_bad_config_fails_at_the_start_with_one_line(project, env, key, value, e
     assert full_key in result.error
     assert expected in result.error
     assert azure(result) == []
+
+
+# --- policies over what the program records ----------------------------------------------------
+
+@pytest.mark.parametrize("env", ["dev", "preprod", "prod"])
+@pytest.mark.parametrize("aks", [False, True], ids=["no-aks", "aks"])
+def test_the_program_passes_the_policies(project, env, aks):
+    result = run(project, env, aks=aks, deploying=DEPLOYER)
+    assert result.error is None
+    assert [v for v in result.violations if v.enforcement == "mandatory"] == []
+
+
+def test_a_strangers_prod_preview_is_a_policy_violation(project):
+    result = run(project, "prod", deploying=STRANGER, dry_run=True)
+    assert [v for v in result.violations if STRANGER in v.message]
