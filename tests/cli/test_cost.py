@@ -12,6 +12,7 @@ import copy
 import datetime
 import json
 import textwrap
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -274,3 +275,30 @@ def test_another_region_is_flagged_in_the_label(default_inventories):
     assert "may differ" not in cost.estimate([], location=region).label
     assert "westeurope may differ" in cost.estimate([], location="westeurope").label
     assert cost.estimate([], location=region).total == 0
+
+
+# --- docs/cost.md stays in step with the table and the defaults --------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cost.md"
+
+
+def test_cost_docs_list_every_price_with_its_amount_and_date():
+    docs = DOCS.read_text(encoding="utf-8")
+    table = cost.price_table()
+    assert f"**{table['as_of']}**" in docs
+    rows = {cells[0].strip("`"): cells[1] for cells in _table_rows(docs) if cells[0][:1] == "`"}
+    for key, entry in table["prices"].items():
+        assert key in rows, key
+        assert rows[key].startswith(f"{entry['amount']:g}"), (key, rows[key])
+
+
+def test_cost_docs_state_the_default_idle_totals(default_inventories):
+    stated = {cells[0]: cells[1] for cells in _table_rows(DOCS.read_text(encoding="utf-8"))}
+    for env in ("dev", "prod"):
+        total = cost.estimate(default_inventories[env], location="westeurope").total
+        assert stated[env] == f"**${total:,.2f}**", env
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if line.startswith("|")]
