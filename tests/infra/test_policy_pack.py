@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
+import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
+import grpc
 import pulumi
 import pytest
 import yaml
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import proto
+from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_azure_native import authorization, storage
 from pulumi_policy import (
     EnforcementLevel,
@@ -255,3 +262,48 @@ def test_context_prefers_policy_config_then_stack_config_then_stack_name():
     assert not policy_adapter.context_from(None, {"publicNetworkAccess": "Enabled"},
                                            "dev").public_network_opt_out
 
+
+
+# --- the real pack, as Pulumi starts it --------------------------------------------------------
+
+@pytest.fixture
+def running_pack():
+    """`python infra/policy_pack/__main__.py` in its own process, as the Pulumi CLI starts it:
+    stack config in PULUMI_CONFIG, the analyzer's port on stdout. Yields a gRPC stub."""
+    env = {
+        **os.environ,
+        "PULUMI_PROJECT": "churn", "PULUMI_STACK": "live", "PULUMI_DRY_RUN": "true",
+        "PULUMI_CONFIG": json.dumps({"churn:kind": "prod", "churn:environment": "prod",
+                                     "churn:deployerObjectId": DEPLOYER}),
+    }
+    process = subprocess.Popen([sys.executable, str(PACK / "__main__.py")], cwd=PACK, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        line = process.stdout.readline() if ready else b""
+        assert line.strip().isdigit(), process.stderr.read1(4000) if not ready else line
+        with grpc.insecure_channel(f"127.0.0.1:{int(line)}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_running_pack_serves_every_registry_policy_at_its_level(running_pack):
+    info = running_pack.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "mlops-blueprint"
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels == {
+        name: proto.MANDATORY if p.enforcement == policies.MANDATORY else proto.ADVISORY
+        for name, p in policies.POLICIES.items()
+    }
+
+
+def test_the_running_pack_reads_the_stack_config_and_flags_a_human_write_role(running_pack):
+    typ, inputs = record(lambda: [group_grant("AzureML Data Scientist")])["ds-grant"]
+    request = proto.AnalyzeRequest(type=typ, properties=struct(inputs), urn=urn("ds-grant", typ),
+                                   name="ds-grant")
+    [diagnostic] = running_pack.Analyze(request).diagnostics
+    assert diagnostic.policyName == "prod-no-human-write-roles"
+    assert diagnostic.enforcementLevel == proto.MANDATORY
+    assert diagnostic.urn == urn("ds-grant", typ) and "'ds-grant'" in diagnostic.message
