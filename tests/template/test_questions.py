@@ -218,3 +218,13 @@ def test_a_bad_answer_names_the_question_and_writes_nothing(tmp_path, render_tem
         render_template(dst, {"project_name": "Customer Churn", question: BAD_ANSWERS[question]})
     assert not dst.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the platform teams' page documents every question --------------------------------------
+
+def test_every_question_is_documented(copier_template):
+    _, questions, _ = copier_template
+    asked = {name for name, q in questions.items() if q.get("when", True) is not False}
+    page = (REPO_ROOT / "docs/platform-teams.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", page, flags=re.MULTILINE))
+    assert documented == asked
