@@ -1,0 +1,109 @@
+"""`blueprint request-env`: a new environment arrives as an uncommitted, reviewable change."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import blueprint, git, load_yaml
+
+from blueprint_infra import naming
+
+
+def stacks(project):
+    return {p.name: p.read_bytes() for p in (project / ".cloud/infra").glob("Pulumi.*.yaml")}
+
+
+def test_request_preprod_adds_stack_ci_stage_and_answers_uncommitted(committed_project):
+    project = committed_project()
+    head = git(project, "rev-parse", "HEAD")
+    before = stacks(project)
+    workflow = project / ".github/workflows/infra.yml"
+    jobs_before = load_yaml(workflow)["jobs"]
+    assert "deploy-preprod" not in jobs_before
+
+    run = blueprint("request-env", "preprod", project)
+    assert run.exit_code == 0, run.stderr
+
+    # answers: preprod added before prod
+    answers = load_yaml(project / ".copier-answers.yml")
+    assert answers["environments"] == ["dev", "preprod", "prod"]
+
+    # the new stack, written by the template's task, as a staging environment
+    slug = answers["project_slug"]
+    config = load_yaml(project / ".cloud/infra/Pulumi.preprod.yaml")["config"]
+    assert config[f"{slug}:environment"] == "preprod"
+    assert config[f"{slug}:kind"] == naming.environment_kind("preprod") == "staging"
+    # the existing stacks are the infra engineers': untouched
+    after = stacks(project)
+    assert {k: v for k, v in after.items() if k != "Pulumi.preprod.yaml"} == before
+
+    # a CI/CD stage: preprod is deployed after dev and before prod
+    jobs = load_yaml(workflow)["jobs"]
+    assert jobs["deploy-preprod"]["environment"] == "preprod"
+    assert jobs["deploy-preprod"]["needs"] == ["deploy-dev"]
+    assert jobs["deploy-prod"]["needs"] == ["deploy-preprod"]
+
+    # nothing committed; the change is in the working tree for review
+    assert git(project, "rev-parse", "HEAD") == head
+    changed = {line[3:] for line in git(project, "status", "--porcelain", "-uall").splitlines()}
+    assert {".copier-answers.yml", ".github/workflows/infra.yml",
+            ".cloud/infra/Pulumi.preprod.yaml"} <= changed
+    assert ".cloud/infra/Pulumi.prod.yaml" not in changed
+    assert ".cloud/infra/Pulumi.preprod.yaml" in run.stdout
+
+    # and the new environment previews cleanly
+    assert blueprint("plan", project, "--env", "preprod").exit_code == 0
+
+
+def test_request_env_keeps_team_edits(committed_project):
+    project = committed_project()
+    prod = project / ".cloud/infra/Pulumi.prod.yaml"
+    prod.write_text(prod.read_text() + "  # reviewed by the platform team\n")
+    git(project, "commit", "-qam", "Note on prod")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 0, run.stderr
+    assert prod.read_text().endswith("  # reviewed by the platform team\n")
+    assert load_yaml(project / ".copier-answers.yml")["environments"] == ["dev", "qa", "prod"]
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [("prod", "already exists"), ("Pre-Prod", "ENV"), ("x", "ENV")],
+)
+def test_bad_environment_is_one_line(committed_project, env, needle):
+    project = committed_project()
+    run = blueprint("request-env", env, project)
+    assert run.exit_code == 2
+    assert len(run.error_lines) == 1 and needle in run.error_lines[0]
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_refuses_a_dirty_tree(committed_project):
+    project = committed_project()
+    (project / "notes.md").write_text("wip\n")
+    run = blueprint("request-env", "preprod", project)
+    assert run.exit_code == 2
+    assert len(run.error_lines) == 1 and "uncommitted changes" in run.error_lines[0]
+    assert not (project / ".cloud/infra/Pulumi.preprod.yaml").exists()
+
+
+def test_refuses_a_project_that_is_not_a_git_repository(fresh_project, tmp_path):
+    import shutil
+
+    project = shutil.copytree(fresh_project, tmp_path / "no-git")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 2
+    assert len(run.error_lines) == 1 and "not a git repository" in run.error_lines[0]
+
+
+def test_project_from_a_non_git_template_says_how_to_fix(committed_project):
+    project = committed_project()
+    answers_file = project / ".copier-answers.yml"
+    answers_file.write_text(
+        "\n".join(line for line in answers_file.read_text().splitlines()
+                  if not line.startswith("_commit:")) + "\n"
+    )
+    git(project, "commit", "-qam", "answers without _commit")
+    run = blueprint("request-env", "preprod", project)
+    assert run.exit_code == 2
+    assert len(run.error_lines) == 1
+    assert "not a git repository" in run.error_lines[0] and "_src_path" in run.error_lines[0]
