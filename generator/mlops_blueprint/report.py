@@ -39,6 +39,10 @@ _OWN_NAME_KEY = {
     "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
     "azure-native:authorization:ManagementLockAtResourceGroupLevel": "lockName",
     "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+    "azure-native:authorization:RoleDefinition": "roleName",
+    "azure-native:keyvault:Key": "keyName",
+    "azure-native:managedidentity:FederatedIdentityCredential":
+        "federatedIdentityCredentialResourceName",
 }
 
 
@@ -69,9 +73,9 @@ def azure_name(resource: dict[str, Any]) -> str:
     props = resource.get("properties") or {}
     own = _OWN_NAME_KEY.get(resource.get("type", ""))
     value = props.get(own) if own else None
-    if not isinstance(value, str):
+    if own is None:  # a type we do not know: its own name, never its resource group's
         value = next(
-            (props[k] for k in NAME_KEYS if isinstance(props.get(k), str) and k != own), None
+            (props[k] for k in NAME_KEYS[1:] if isinstance(props.get(k), str)), None
         )
     return value if isinstance(value, str) else ""
 

@@ -86,7 +86,10 @@ class Finding:
 def check(
     project_dir: Annotated[
         Path,
-        typer.Argument(help="The generated project (the folder with .copier-answers.yml)."),
+        typer.Argument(
+            metavar="PROJECT_DIR",
+            help="The generated project (the folder with .copier-answers.yml).",
+        ),
     ] = Path("."),
 ) -> None:
     """Check a generated project as its CI does: Azure ML YAML loads, the pipeline builds
@@ -97,7 +100,7 @@ def check(
     from mlops_blueprint.project import load_project
 
     project = load_project(project_dir)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # one finding per line, for CI logs
     findings: list[Finding] = []
     steps = (
         ("Azure ML YAML", check_azure_ml_yaml),

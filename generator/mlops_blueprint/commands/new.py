@@ -20,7 +20,9 @@ _COPIER_VALIDATION = re.compile(r"Validation error for question '([^']+)':\s*(.*
 @one_line_errors
 def new(
     dest: Annotated[
-        Path, typer.Argument(help="Directory to create the project in; must be new or empty.")
+        Path, typer.Argument(
+            metavar="DEST", help="Directory to create the project in; must be new or empty."
+        )
     ],
     data: Annotated[
         list[str] | None,

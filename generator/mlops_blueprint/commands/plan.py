@@ -68,7 +68,10 @@ class EnvironmentPlan:
 def plan(
     project_dir: Annotated[
         Path,
-        typer.Argument(help="The generated project (the folder with .copier-answers.yml)."),
+        typer.Argument(
+            metavar="PROJECT_DIR",
+            help="The generated project (the folder with .copier-answers.yml).",
+        ),
     ] = Path("."),
     env: Annotated[
         list[str] | None,
@@ -140,6 +143,7 @@ def run_plans(
 def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
     """Run one stack under the mock engine and shape the result for the report."""
     from blueprint_infra.preview import preview_stack
+    from mlops_blueprint.project import BOOTSTRAP_ENV
 
     stack_file = project._rel(stack.config_file)
     try:
@@ -170,7 +174,8 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
     return EnvironmentPlan(
         project=result.project or project.pulumi_project,
         environment=result.environment or stack.environment,
-        kind=result.kind or str(stack.get("kind", namespace) or ""),
+        kind=result.kind or str(stack.get("kind", namespace) or "")
+        or ("platform" if stack.environment == BOOTSTRAP_ENV else ""),
         location=location,
         resources=[
             {"type": r.type, "name": r.name, "properties": r.properties, "protect": r.protect}

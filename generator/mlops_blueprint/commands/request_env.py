@@ -30,7 +30,10 @@ def request_env(
     ],
     project_dir: Annotated[
         Path,
-        typer.Argument(help="The generated project; a git repository with a clean tree."),
+        typer.Argument(
+            metavar="PROJECT_DIR",
+            help="The generated project; a git repository with a clean tree.",
+        ),
     ] = Path("."),
 ) -> None:
     """Add an environment to a project (new stack file, CI/CD stage, answers) with copier
