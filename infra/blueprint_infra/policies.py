@@ -180,7 +180,19 @@ def check_prod_no_human_write_roles(
     for r in _of_type(resources, ROLE_ASSIGNMENT):
         role_id = r.properties.get("roleDefinitionId")
         principal_type = r.properties.get("principalType")
-        if role_id is UNKNOWN or principal_type is UNKNOWN or not isinstance(role_id, str):
+        if principal_type is UNKNOWN:
+            continue
+        if role_id is UNKNOWN and principal_type in roles.HUMAN_PRINCIPAL_TYPES:
+            # A role computed during the preview (e.g. a custom role being created) cannot be
+            # shown to be read-only: a human in prod gets only a known built-in read role.
+            principal = r.properties.get("principalId")
+            yield r.name, (
+                f"role assignment '{r.name}' gives {principal_type} {principal} a role that is "
+                f"not known until deployment, in prod. Fix: give humans in "
+                f"prod a built-in read-only role by its id, or remove the assignment."
+            )
+            continue
+        if not isinstance(role_id, str):
             continue
         guid = roles.role_guid(role_id)
         if guid in roles.READ_ONLY_ROLES:

@@ -516,13 +516,23 @@ def test_values_unknown_in_preview_never_fail():
         Resource(policies.STORAGE_ACCOUNT, "st", {"allowBlobPublicAccess": UNKNOWN,
                                                   "minimumTlsVersion": UNKNOWN, "tags": UNKNOWN,
                                                   "accountName": UNKNOWN}),
-        Resource(policies.ROLE_ASSIGNMENT, "ra", {"principalType": "Group",
+        Resource(policies.ROLE_ASSIGNMENT, "ra", {"principalType": "ServicePrincipal",
                                                   "roleDefinitionId": UNKNOWN}),
         Resource(policies.KEY_VAULT, "kv", {"properties": UNKNOWN, "tags": tags("prod")}),
         Resource(policies.ML_WORKSPACE, "mlw", {"publicNetworkAccess": UNKNOWN,
                                                 "tags": tags("prod")}),
     ]
     assert policies.evaluate_all(unknowns, ctx("prod")) == []
+
+
+def test_prod_human_with_a_role_unknown_in_preview_fails():
+    """Nothing proves a computed role is read-only, so a prod human may not hold one."""
+    grant = Resource(policies.ROLE_ASSIGNMENT, "custom-grant",
+                     {"principalType": "Group", "principalId": HUMAN_GROUP,
+                      "roleDefinitionId": UNKNOWN})
+    [verdict] = policies.evaluate([grant], ctx("prod"))
+    assert (verdict.policy, verdict.resource) == ("prod-no-human-write-roles", "custom-grant")
+    assert policies.evaluate([grant], ctx("dev")) == []
 
 
 def test_registry_levels_and_names():
