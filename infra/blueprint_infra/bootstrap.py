@@ -29,7 +29,7 @@ Invokes: `azure-native:authorization:getClientConfig` (tenant and subscription).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import (
@@ -83,6 +83,7 @@ class StateBackendArgs:
     names: naming.ProjectNames
     tenant_id: str
     resource_group_name: pulumi.Input[str]
+    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. the resource group
 
 
 class StateBackend(pulumi.ComponentResource):
@@ -107,11 +108,11 @@ class StateBackend(pulumi.ComponentResource):
             enable_https_traffic_only=True,
             minimum_tls_version="TLS1_2",
             tags=s.tags,
-            opts=_child(self, protect=True),
+            opts=_child(self, protect=True, depends_on=args.after),
         )
         self.blob_service = storage.BlobServiceProperties(
             f"{name}-versioning",
-            account_name=self.storage_account.name,
+            account_name=n.state_storage_account,
             resource_group_name=args.resource_group_name,
             blob_services_name="default",
             is_versioning_enabled=True,
@@ -119,15 +120,15 @@ class StateBackend(pulumi.ComponentResource):
             container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(
                 enabled=True, days=30
             ),
-            opts=_child(self),
+            opts=_child(self, depends_on=[self.storage_account]),
         )
         self.container = storage.BlobContainer(
             f"{name}-container",
-            account_name=self.storage_account.name,
+            account_name=n.state_storage_account,
             resource_group_name=args.resource_group_name,
             container_name=n.state_container,
             public_access="None",
-            opts=_child(self, protect=True),
+            opts=_child(self, protect=True, depends_on=[self.storage_account]),
         )
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
@@ -143,24 +144,24 @@ class StateBackend(pulumi.ComponentResource):
                 enable_purge_protection=True,
             ),
             tags=s.tags,
-            opts=_child(self, protect=True),
+            opts=_child(self, protect=True, depends_on=args.after),
         )
         self.key = keyvault.Key(
             f"{name}-key",
             key_name=SECRETS_KEY_NAME,
-            vault_name=self.key_vault.name,
+            vault_name=n.secrets_key_vault,
             resource_group_name=args.resource_group_name,
             properties=keyvault.KeyPropertiesArgs(
                 kty="RSA", key_size=2048, key_ops=["encrypt", "decrypt", "wrapKey", "unwrapKey"]
             ),
             tags=s.tags,
-            opts=_child(self, protect=True),
+            opts=_child(self, protect=True, depends_on=[self.key_vault]),
         )
         self.backend_url = pulumi.Output.concat(
-            "azblob://", n.state_container, "?storage_account=", self.storage_account.name
+            "azblob://", n.state_container, "?storage_account=", n.state_storage_account
         )
         self.secrets_provider = pulumi.Output.concat(
-            "azurekeyvault://", self.key_vault.name, ".vault.azure.net/keys/", SECRETS_KEY_NAME
+            "azurekeyvault://", n.secrets_key_vault, ".vault.azure.net/keys/", SECRETS_KEY_NAME
         )
         self.container_scope = pulumi.Output.concat(
             self.storage_account.id, "/blobServices/default/containers/", n.state_container
@@ -181,6 +182,7 @@ class DeployIdentitiesArgs:
     resource_group_name: pulumi.Input[str]
     state_container_scope: pulumi.Input[str]
     secrets_key_vault_scope: pulumi.Input[str]
+    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. the resource group
 
 
 class DeployIdentities(pulumi.ComponentResource):
@@ -229,18 +231,18 @@ class DeployIdentities(pulumi.ComponentResource):
                 resource_group_name=args.resource_group_name,
                 location=s.location,
                 tags={**s.tags, "environment": key},
-                opts=_child(self),
+                opts=_child(self, depends_on=args.after),
             )
             subject = oidc_subject(s, None if principal == "preview_identity" else key)
             managedidentity.FederatedIdentityCredential(
                 f"{name}-{key}-oidc",
                 federated_identity_credential_resource_name=f"{s.ci_provider}-{key}",
-                resource_name_=identity.name,
+                resource_name_=identity_name,
                 resource_group_name=args.resource_group_name,
                 issuer=issuer,
                 subject=subject,
                 audiences=[OIDC_AUDIENCE],
-                opts=pulumi.ResourceOptions(parent=identity),
+                opts=pulumi.ResourceOptions(parent=identity, depends_on=[identity]),
             )
             self.identities[key] = identity
             self.subjects[key] = subject
@@ -316,14 +318,14 @@ def run_bootstrap() -> None:
         "platform-no-delete",
         lock_name="cannot-delete",
         level="CanNotDelete",
-        resource_group_name=group.name,
+        resource_group_name=names.resource_group,
         notes="Holds the project's Pulumi state, secrets key, deploy identities and registry.",
         opts=pulumi.ResourceOptions(depends_on=[group]),
     )
     backend = StateBackend(
         "state",
         StateBackendArgs(settings=settings, names=names, tenant_id=client.tenant_id,
-                         resource_group_name=group.name),
+                         resource_group_name=names.resource_group, after=[group]),
     )
     identities = DeployIdentities(
         "identities",
@@ -331,9 +333,10 @@ def run_bootstrap() -> None:
             settings=settings,
             names=names,
             subscription_id=client.subscription_id,
-            resource_group_name=group.name,
+            resource_group_name=names.resource_group,
             state_container_scope=backend.container_scope,
             secrets_key_vault_scope=backend.key_vault.id,
+            after=[group],
         ),
     )
 
@@ -343,7 +346,7 @@ def run_bootstrap() -> None:
         registry = ml.Registry(
             "registry",
             registry_name=names.ml_registry,
-            resource_group_name=group.name,
+            resource_group_name=names.resource_group,
             location=settings.location,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
             sku=ml.SkuArgs(name="Basic", tier="Basic"),
@@ -364,7 +367,7 @@ def run_bootstrap() -> None:
                 )],
             )],
             tags=settings.tags,
-            opts=pulumi.ResourceOptions(protect=True),
+            opts=pulumi.ResourceOptions(protect=True, depends_on=[group]),
         )
         registry_id = registry.id
 
@@ -399,7 +402,7 @@ def run_bootstrap() -> None:
     preview = identities.identities["preview"]
     pulumi.export("tenantId", client.tenant_id)
     pulumi.export("subscriptionId", client.subscription_id)
-    pulumi.export("resourceGroupName", group.name)
+    pulumi.export("resourceGroupName", names.resource_group)
     pulumi.export("registryId", registry_id)
     pulumi.export("stateBackendUrl", backend.backend_url)
     pulumi.export("secretsProvider", backend.secrets_provider)

@@ -58,8 +58,12 @@ class MlEnvironment(pulumi.ComponentResource):
         prod = s.is_prod
         private = s.public_network_access == "Disabled"
         tags = s.tags
+        # Children take names, not the parents' Outputs, plus an explicit dependency: the inputs
+        # are then known in every preview and under any mock engine.
+        def in_group(*after: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+            return _child(self, depends_on=[self.resource_group, *after], **kwargs)
+
         # Stateful resources in prod cannot be deleted by a `pulumi up` or `destroy` by mistake.
-        stateful = _child(self, protect=prod)
 
         self.resource_group = resources.ResourceGroup(
             f"{name}-rg",
@@ -68,7 +72,7 @@ class MlEnvironment(pulumi.ComponentResource):
             tags=tags,
             opts=_child(self, protect=prod),
         )
-        rg_name = self.resource_group.name
+        rg_name = n.resource_group
 
         self.storage_account = storage.StorageAccount(
             f"{name}-storage",
@@ -88,15 +92,15 @@ class MlEnvironment(pulumi.ComponentResource):
                 default_action="Deny" if private else "Allow", bypass="AzureServices"
             ),
             tags=tags,
-            opts=stateful,
+            opts=in_group(protect=prod),
         )
         self.blob_container = storage.BlobContainer(
             f"{name}-data",
-            account_name=self.storage_account.name,
+            account_name=n.storage_account,
             resource_group_name=rg_name,
             container_name=n.blob_container,
             public_access="None",
-            opts=_child(self),
+            opts=in_group(self.storage_account),
         )
 
         self.key_vault = keyvault.Vault(
@@ -117,7 +121,7 @@ class MlEnvironment(pulumi.ComponentResource):
                 ),
             ),
             tags=tags,
-            opts=stateful,
+            opts=in_group(protect=prod),
         )
 
         self.log_analytics = operationalinsights.Workspace(
@@ -128,7 +132,7 @@ class MlEnvironment(pulumi.ComponentResource):
             sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
             retention_in_days=90 if prod else 30,
             tags=tags,
-            opts=stateful,
+            opts=in_group(protect=prod),
         )
         self.app_insights = applicationinsights.Component(
             f"{name}-appi",
@@ -140,7 +144,7 @@ class MlEnvironment(pulumi.ComponentResource):
             workspace_resource_id=self.log_analytics.id,
             ingestion_mode="LogAnalytics",
             tags=tags,
-            opts=_child(self),
+            opts=in_group(),
         )
 
         # A registry without public access needs Premium (private link for the managed network).
@@ -154,7 +158,7 @@ class MlEnvironment(pulumi.ComponentResource):
             anonymous_pull_enabled=False,
             public_network_access=s.public_network_access,
             tags=tags,
-            opts=stateful,
+            opts=in_group(protect=prod),
         )
 
         self.workspace = ml.Workspace(
@@ -180,7 +184,7 @@ class MlEnvironment(pulumi.ComponentResource):
             hbi_workspace=prod,
             v1_legacy_mode=False,
             tags=tags,
-            opts=stateful,
+            opts=in_group(protect=prod),
         )
         self.workspace_principal_id: pulumi.Output[str] = self.workspace.identity.apply(
             lambda identity: (identity.principal_id if identity else None) or ""
@@ -189,7 +193,7 @@ class MlEnvironment(pulumi.ComponentResource):
         self.compute_cluster = ml.Compute(
             f"{name}-cpu",
             compute_name=n.compute_cluster,
-            workspace_name=self.workspace.name,
+            workspace_name=n.workspace,
             resource_group_name=rg_name,
             location=s.location,
             properties=ml.AmlComputeArgs(
@@ -210,7 +214,7 @@ class MlEnvironment(pulumi.ComponentResource):
                 ),
             ),
             tags=tags,
-            opts=_child(self),
+            opts=in_group(self.workspace),
         )
 
         self.lock: authorization.ManagementLockAtResourceGroupLevel | None = None
@@ -222,12 +226,12 @@ class MlEnvironment(pulumi.ComponentResource):
                 resource_group_name=rg_name,
                 notes="Prod: nothing here is deleted outside a reviewed change that removes "
                 "this lock first.",
-                opts=_child(self, depends_on=[self.workspace, self.compute_cluster]),
+                opts=in_group(self.workspace, self.compute_cluster),
             )
 
         self.register_outputs({
             "resource_group_name": rg_name,
-            "workspace_name": self.workspace.name,
+            "workspace_name": n.workspace,
             "workspace_id": self.workspace.id,
             "workspace_principal_id": self.workspace_principal_id,
         })
@@ -335,4 +339,4 @@ class KubernetesAttach(pulumi.ComponentResource):
             opts=_child(self, depends_on=args.depends_on),
         )
         self.namespace = n.kubernetes_namespace
-        self.register_outputs({"compute_name": self.compute.name, "namespace": self.namespace})
+        self.register_outputs({"compute_name": n.kubernetes_compute, "namespace": self.namespace})

@@ -142,26 +142,26 @@ def run_environment() -> None:
             KubernetesAttachArgs(
                 settings=settings,
                 names=names,
-                workspace_name=env.workspace.name,
-                resource_group_name=env.resource_group.name,
-                depends_on=access.on_scope("aks_cluster"),
+                workspace_name=names.workspace,
+                resource_group_name=names.resource_group,
+                depends_on=[env.workspace, *access.on_scope("aks_cluster")],
             ),
         )
 
     pulumi.export("environment", settings.environment)
     pulumi.export("kind", settings.kind)
-    pulumi.export("resourceGroupName", env.resource_group.name)
-    pulumi.export("workspaceName", env.workspace.name)
+    pulumi.export("resourceGroupName", names.resource_group)
+    pulumi.export("workspaceName", names.workspace)
     pulumi.export("workspaceId", env.workspace.id)
     pulumi.export("workspacePrincipalId", env.workspace_principal_id)
-    pulumi.export("storageAccountName", env.storage_account.name)
-    pulumi.export("keyVaultName", env.key_vault.name)
-    pulumi.export("containerRegistryName", env.container_registry.name)
-    pulumi.export("computeClusterName", env.compute_cluster.name)
+    pulumi.export("storageAccountName", names.storage_account)
+    pulumi.export("keyVaultName", names.key_vault)
+    pulumi.export("containerRegistryName", names.container_registry)
+    pulumi.export("computeClusterName", names.compute_cluster)
     pulumi.export("registryId", scopes["ml_registry"])
     pulumi.export("publicNetworkAccess", settings.public_network_access)
     pulumi.export("deployerCheck", check)
     pulumi.export("roleAssignmentCount", len(access.assignments))
     if kubernetes is not None:
-        pulumi.export("kubernetesComputeName", kubernetes.compute.name)
+        pulumi.export("kubernetesComputeName", names.kubernetes_compute)
         pulumi.export("kubernetesNamespace", kubernetes.namespace)
