@@ -209,6 +209,8 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
         for item in plan.monthly_cost_estimate.get("items", []):
             cost.add_row(*_item_fields(item))
         console.print(cost)
+        if plan.monthly_cost_estimate.get("label"):
+            console.print(plan.monthly_cost_estimate["label"], style="dim", markup=False)
         console.print()
     failed = [p.environment for p in plans if not p.passed]
     if failed:
@@ -280,6 +282,8 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
             ("item", "detail", "monthly"),
             [_item_fields(i) for i in plan.monthly_cost_estimate.get("items", [])],
         )
+        if plan.monthly_cost_estimate.get("label"):
+            lines += ["", f"_{_md(plan.monthly_cost_estimate['label'])}_"]
         if plan.advisories:
             lines += ["", "Advisories:", ""]
             lines += [
