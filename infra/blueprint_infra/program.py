@@ -99,6 +99,14 @@ def run_environment() -> None:
     check = deployer_check(settings, client.object_id, pulumi.get_stack(), dry_run)
     if dry_run and not check.startswith(("ok", "not enforced")):
         pulumi.log.warn(check)
+    if naming.is_placeholder(settings.data_scientists_group_id) and settings.kind != "prod":
+        # Not refused (a dev stack may come up before the group exists), but Azure rejects
+        # role assignments to a principal that does not exist.
+        pulumi.log.warn(
+            f"{settings.project}:dataScientistsGroupId is the placeholder "
+            f"{naming.PLACEHOLDER_GUID}; its role assignments will fail until it is set to the "
+            "data scientists' Entra group id"
+        )
 
     names = naming.environment_names(settings.slug, settings.environment, client.tenant_id)
     broken = naming.check_names(names)

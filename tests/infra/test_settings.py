@@ -1,0 +1,50 @@
+"""Stack config parsing: defaults per kind, placeholders, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from infra_fixtures import DEPLOYER, READERS, SLUG, stack_config
+
+from blueprint_infra import naming
+from blueprint_infra.settings import ConfigError, load_environment_settings
+
+
+def load(env="dev", kind="dev", **overrides):
+    config = stack_config(env, kind, **overrides)
+    return load_environment_settings(SLUG, config.get)
+
+
+def test_defaults_follow_the_kind():
+    dev, prod = load(), load("prod", "prod")
+    assert (dev.public_network_access, prod.public_network_access) == ("Enabled", "Disabled")
+    assert dev.compute_max_nodes == 2 and dev.compute_vm_size == "Standard_DS3_v2"
+    assert not prod.public_network_opt_out
+    assert load("prod", "prod", publicNetworkAccess="Enabled").public_network_opt_out
+    assert prod.deployer_object_id == DEPLOYER and prod.readers_group_id == READERS
+    assert prod.tags == {"project": SLUG, "environment": "prod", "cost-center": "CC-1234",
+                         "managed-by": "pulumi"}
+
+
+def test_guids_are_normalised_and_a_placeholder_readers_group_means_none():
+    settings = load("prod", "prod", deployerObjectId=DEPLOYER.upper(),
+                    readersGroupId=naming.PLACEHOLDER_GUID)
+    assert settings.deployer_object_id == DEPLOYER
+    assert settings.readers_group_id == ""
+
+
+def test_non_prod_may_leave_the_deployer_empty_prod_may_not():
+    assert load(deployer="").deployer_object_id == ""
+    with pytest.raises(ConfigError) as error:
+        load("prod", "prod", deployer="")
+    assert error.value.key == f"{SLUG}:deployerObjectId"
+
+
+def test_computes_max_nodes_accepts_yaml_ints_and_rejects_zero():
+    assert load(computeMaxNodes=5).compute_max_nodes == 5
+    with pytest.raises(ConfigError, match=f"{SLUG}:computeMaxNodes: expected a whole number"):
+        load(computeMaxNodes="0")
+
+
+def test_slug_must_match_the_pulumi_project():
+    with pytest.raises(ConfigError, match="the Pulumi project name 'churn-model'"):
+        load(projectSlug="other-model")
