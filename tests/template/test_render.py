@@ -322,3 +322,18 @@ def test_long_unicode_project_name(rendered_project):
     assert (project / "README.md").read_text().splitlines()[0] == f"# {UNICODE_NAME}"
     for env in ("dev", "prod"):
         assert stack_config(project, env)[f"{slug}:projectSlug"] == slug
+
+
+def test_every_ci_variable_is_documented(case):
+    """A variable the pipelines read but the setup doc does not list is a failed first run."""
+    project, answers = case
+    if answers["ci_provider"] == "github":
+        text = "".join(p.read_text() for p in (project / ".github/workflows").glob("*.yml"))
+        used = set(re.findall(r"\$\{\{\s*vars\.([A-Z_]+)\s*\}\}", text))
+        doc = (project / ".github/README.md").read_text()
+    else:
+        text = "".join(p.read_text() for p in (project / ".ado").glob("*.yml"))
+        used = set(re.findall(r"\$\(([A-Z_]+)\)", text))
+        doc = (project / ".ado/README.md").read_text() + (project / ".ado/ci.yml").read_text()
+    assert used
+    assert {name for name in used if f"`{name}`" not in doc and f"name: {name}" not in doc} == set()
