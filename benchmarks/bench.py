@@ -1,0 +1,132 @@
+"""Wall-clock figures for the commands users wait on (not a test). Writes benchmarks/RESULTS.md.
+
+    python benchmarks/bench.py [--repeat N]      (or: make bench)
+
+Measures, each over a few repetitions, as a user runs them (a fresh process every time):
+- `blueprint --help` and `blueprint plan --help` (should answer at once),
+- one `copier copy --defaults` of this template (three environments),
+- `blueprint plan --env ENV --format json` for each environment of that project,
+- `blueprint plan --format json` of all environments in one process,
+- `blueprint check` of the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / ".bench"
+RESULTS = Path(__file__).with_name("RESULTS.md")
+ENVIRONMENTS = ["dev", "preprod", "prod"]
+
+
+def tool(name: str) -> str:
+    """The console script next to this interpreter (the venv's), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"bench: {name} not found; run `make setup` first")
+    return found
+
+
+def timed(argv: list[str], *, ok_codes=(0,)) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in ok_codes:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {proc.returncode}:\n{proc.stderr}")
+    return elapsed
+
+
+def measure(argv: list[str], repeat: int, **kwargs) -> list[float]:
+    return [timed(argv, **kwargs) for _ in range(repeat)]
+
+
+def copier_copy(dst: Path) -> float:
+    if dst.exists():
+        shutil.rmtree(dst)
+    return timed([
+        tool("copier"), "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", "HEAD",
+        "--data", "project_name=Bench Churn", "--data", f"environments=[{', '.join(ENVIRONMENTS)}]",
+        str(REPO), str(dst),
+    ])
+
+
+def row(what: str, times: list[float], note: str = "") -> str:
+    return (
+        f"| {what} | {len(times)} | {min(times):.2f} | {statistics.median(times):.2f} | "
+        f"{max(times):.2f} | {note} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions per figure")
+    args = parser.parse_args()
+    repeat = max(1, args.repeat)
+    os.environ.setdefault("COPIER_SETTINGS_PATH", str(WORK / "no-copier-settings.yml"))
+    WORK.mkdir(exist_ok=True)
+    blueprint = tool("blueprint")
+    rows = []
+
+    print("blueprint --help ...", flush=True)
+    rows.append(row("`blueprint --help`", measure([blueprint, "--help"], repeat + 2)))
+    rows.append(row("`blueprint plan --help`", measure([blueprint, "plan", "--help"], repeat + 2)))
+
+    print("copier copy ...", flush=True)
+    project = WORK / "project"
+    copies = [copier_copy(WORK / f"copy-{i}") for i in range(repeat)]
+    rows.append(row("`copier copy --defaults` (3 environments)", copies))
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(WORK / "copy-0", project)
+
+    for env in ENVIRONMENTS:
+        print(f"blueprint plan --env {env} ...", flush=True)
+        times = measure([blueprint, "plan", str(project), "--env", env, "--format", "json"], repeat)
+        rows.append(row(f"`blueprint plan --env {env} --format json`", times, "one process each"))
+    print("blueprint plan (all) ...", flush=True)
+    times = measure([blueprint, "plan", str(project), "--format", "json"], repeat)
+    per_env = [t / len(ENVIRONMENTS) for t in times]
+    rows.append(row("`blueprint plan --format json` (all 3 environments)", times,
+                    f"{statistics.median(per_env):.2f} s per environment"))
+    print("blueprint check ...", flush=True)
+    rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
+
+    for i in range(repeat):
+        shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
+
+    cpu = platform.processor() or platform.machine()
+    text = "\n".join([
+        "# Benchmarks",
+        "",
+        "Recorded by `python benchmarks/bench.py` (`make bench`): wall-clock seconds of each",
+        "command run as a user runs it, a fresh process every time (so every figure includes",
+        "Python's start-up and the command's imports).",
+        "",
+        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
+        f"{platform.release()}",
+        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- repetitions: {repeat} (help: {repeat + 2})",
+        "",
+        "| command | runs | min s | median s | max s | note |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ])
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
