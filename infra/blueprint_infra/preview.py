@@ -187,12 +187,14 @@ class _Default(dict):
 # --- running a stack -------------------------------------------------------------------------
 
 def _config_value(value: Any) -> str:
+    """A config value as Pulumi hands it to a program: strings, objects as JSON. An encrypted
+    (`secure:`) value cannot be decrypted offline and reads as empty."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
         return json.dumps(value)
-    if isinstance(value, dict) and "secure" in value:  # pragma: no cover - not in our stacks
-        return ""
     return "" if value is None else str(value)
 
 
@@ -352,7 +354,7 @@ def role_matrix(resources: list) -> list[dict[str, str]]:
             "name": r.name,
             "principal_id": str(p.get("principalId", "")),
             "principal_type": str(p.get("principalType", "")),
-            "role": custom.get(guid) or roles.role_name(definition) if definition else "",
+            "role": (custom.get(guid) or roles.role_name(definition)) if definition else "",
             "role_definition_id": definition,
             "scope": str(p.get("scope", "")),
         })
