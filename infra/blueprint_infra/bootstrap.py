@@ -246,7 +246,8 @@ class DeployIdentities(pulumi.ComponentResource):
             )
             self.identities[key] = identity
             self.subjects[key] = subject
-            for grant in (g for g in rbac.BOOTSTRAP_GRANTS if g.principal == principal):
+            kind = None if principal == "preview_identity" else naming.environment_kind(key)
+            for grant in rbac.bootstrap_grants_for(principal, kind):
                 self.assignments.append(self._assign(
                     f"{name}-{key}", grant, identity, role_ids[grant.role], scopes[grant.scope],
                 ))

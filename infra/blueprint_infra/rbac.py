@@ -140,30 +140,42 @@ ENVIRONMENT_GRANTS: tuple[Grant, ...] = tuple(
             "deploy promoted models; never publish")
 )
 
-#: Role assignments the bootstrap makes (a platform admin, once per project). `deploy_identity`
-#: rows apply to every environment's deploy identity. The Role Based Access Control
+#: Role assignments the bootstrap makes (a platform admin, once per project). `kind` says whose:
+#: "all" rows apply to every environment's deploy identity (and the preview identity), "prod"
+#: rows only to the identity of the prod-kind environment. The Role Based Access Control
 #: Administrator row carries an ABAC condition: it may only assign the roles of
-#: ENVIRONMENT_GRANTS. "Resource Lock Operator (custom)" is a custom role with
-#: Microsoft.Authorization/locks/* so the prod deploy identity can keep the CanNotDelete lock.
+#: ENVIRONMENT_GRANTS. "Resource Lock Operator (custom)" is a custom role with only
+#: Microsoft.Authorization/locks/*, so the prod deploy identity can keep the CanNotDelete lock
+#: and no other identity can lift it.
 BOOTSTRAP_GRANTS: tuple[Grant, ...] = (
-    Grant("bootstrap", "deploy_identity", "Contributor", "subscription",
+    Grant("all", "deploy_identity", "Contributor", "subscription",
           "create the environment's resource group and resources"),
-    Grant("bootstrap", "deploy_identity", "Role Based Access Control Administrator",
+    Grant("all", "deploy_identity", "Role Based Access Control Administrator",
           "subscription",
           "create the role assignments of this table; ABAC condition limits the roles"),
-    Grant("bootstrap", "deploy_identity", "Resource Lock Operator (custom)", "subscription",
-          "create the CanNotDelete lock on the prod resource group"),
-    Grant("bootstrap", "deploy_identity", "Storage Blob Data Contributor", "state_container",
+    Grant("prod", "deploy_identity", "Resource Lock Operator (custom)", "subscription",
+          "create the CanNotDelete lock on the prod resource group (prod identity only)"),
+    Grant("all", "deploy_identity", "Storage Blob Data Contributor", "state_container",
           "read and write the Pulumi state"),
-    Grant("bootstrap", "deploy_identity", "Key Vault Crypto User", "secrets_key_vault",
+    Grant("all", "deploy_identity", "Key Vault Crypto User", "secrets_key_vault",
           "encrypt and decrypt stack secrets"),
-    Grant("bootstrap", "preview_identity", "Reader", "subscription",
+    Grant("all", "preview_identity", "Reader", "subscription",
           "`pulumi preview` on pull requests reads live resources; no writes"),
-    Grant("bootstrap", "preview_identity", "Storage Blob Data Contributor", "state_container",
+    Grant("all", "preview_identity", "Storage Blob Data Contributor", "state_container",
           "read the Pulumi state and take its lock during a preview"),
-    Grant("bootstrap", "preview_identity", "Key Vault Crypto User", "secrets_key_vault",
+    Grant("all", "preview_identity", "Key Vault Crypto User", "secrets_key_vault",
           "decrypt stack secrets during a preview"),
 )
+
+
+def bootstrap_grants_for(principal: str, environment_kind: str | None = None) -> list[Grant]:
+    """The bootstrap rows for one identity: `deploy_identity` of an environment of the given
+    kind, or `preview_identity` (kind None)."""
+    return [
+        g for g in BOOTSTRAP_GRANTS
+        if g.principal == principal and g.kind in ("all", environment_kind)
+    ]
+
 
 #: The custom role BOOTSTRAP_GRANTS refers to.
 LOCK_OPERATOR_ROLE = "Resource Lock Operator (custom)"
@@ -204,15 +216,18 @@ def abac_condition(role_ids: list[str] | None = None) -> str:
 
 # --- the Markdown page ------------------------------------------------------------------------
 
-def _table(grants: list[Grant]) -> list[str]:
+def _table(grants: list[Grant], *, show_kind: bool = False) -> list[str]:
     lines = [
         "| principal | principal type | role | scope | read-only | why |",
         "|---|---|---|---|---|---|",
     ]
     for g in grants:
         access = "yes" if g.read_only else "no"
+        label = PRINCIPAL_LABELS[g.principal]
+        if show_kind and g.kind != "all":
+            label = f"{label}, {g.kind} only"
         lines.append(
-            f"| {PRINCIPAL_LABELS[g.principal]} | {g.principal_type} | {g.role} | "
+            f"| {label} | {g.principal_type} | {g.role} | "
             f"{SCOPE_LABELS[g.scope]} | {access} | {g.why} |"
         )
     return lines
@@ -254,7 +269,7 @@ def render_markdown() -> str:
         + ", ".join(sorted({g.role for g in ENVIRONMENT_GRANTS}))
         + ".",
         "",
-    ] + _table(list(BOOTSTRAP_GRANTS)) + [""]
+    ] + _table(list(BOOTSTRAP_GRANTS), show_kind=True) + [""]
     return "\n".join(lines)
 
 

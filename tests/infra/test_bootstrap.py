@@ -209,3 +209,16 @@ def one_type(result, token):
     found = result.of_type(token)
     assert len(found) == 1, token
     return found[0].properties
+
+
+def test_only_the_prod_identity_may_manage_locks(project):
+    result = run(project)
+    ids = identities(result)
+    names = naming.project_names(SLUG, FAKE_TENANT_ID)
+    lock_role = f"{SLUG} resource lock operator"
+    holders = {a["principal_id"] for a in result.role_assignments if a["role"] == lock_role}
+    assert holders == {ids[names.deploy_identity("prod")]}
+    dev = ids[names.deploy_identity("dev")]
+    assert {a["role"] for a in result.role_assignments
+            if a["principal_id"] == dev and a["scope"] == SUBSCRIPTION_SCOPE} == {
+        "Contributor", "Role Based Access Control Administrator"}
