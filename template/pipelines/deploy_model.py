@@ -8,7 +8,9 @@ region, so the environment is appended to the name in the YAML (`<name>-dev`, `<
     python pipelines/deploy_model.py --environment prod            # latest registered model
 
 With `--job-name` the model output of that pipeline job is registered first; without it the
-latest registered version (the register step's) is deployed.
+latest registered version (the register step's) is deployed. `--kubernetes` deploys to the
+shared AKS cluster instead (projects generated with an AKS cluster id only), on the
+environment's attached compute `k8s-<environment>`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,24 @@ from workspace import CLOUD_DIR, WorkspaceNotConfigured, as_yaml, get_ml_client
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 ENDPOINT_MAX_LENGTH = 32
 ENDPOINTS_DIR = CLOUD_DIR / "endpoints"
+#: The infra program attaches the shared AKS cluster to each workspace under this name.
+KUBERNETES_COMPUTE = "k8s-{environment}"
+
+
+class NoKubernetesEndpoint(FileNotFoundError):
+    """The project has no Kubernetes endpoint (it was generated without an AKS cluster)."""
+
+
+def endpoint_files(kubernetes: bool = False, endpoints_dir: Path = ENDPOINTS_DIR) -> tuple:
+    """(endpoint YAML, deployment YAML) for the managed or the Kubernetes endpoint."""
+    if not kubernetes:
+        return endpoints_dir / "online-endpoint.yml", endpoints_dir / "blue-deployment.yml"
+    files = endpoints_dir / "kubernetes-endpoint.yml", endpoints_dir / "kubernetes-deployment.yml"
+    if not all(path.exists() for path in files):
+        raise NoKubernetesEndpoint(
+            "this project has no Kubernetes endpoint: it was generated without aks_cluster_id"
+        )
+    return files
 
 
 def endpoint_name(base: str, environment: str) -> str:
@@ -35,21 +55,32 @@ def endpoint_name(base: str, environment: str) -> str:
     return f"{base[:room].rstrip('-')}-{environment}"
 
 
-def load_endpoint(environment: str, endpoints_dir: Path = ENDPOINTS_DIR):
+def load_endpoint(
+    environment: str, *, kubernetes: bool = False, endpoints_dir: Path = ENDPOINTS_DIR
+):
+    """The environment's endpoint: the base name from the YAML with the environment added."""
     from azure.ai.ml import load_online_endpoint
 
-    endpoint = load_online_endpoint(source=endpoints_dir / "online-endpoint.yml")
+    source, _ = endpoint_files(kubernetes, endpoints_dir)
+    endpoint = load_online_endpoint(source=source)
     endpoint.name = endpoint_name(endpoint.name, environment)
+    if kubernetes:
+        endpoint.compute = "azureml:" + KUBERNETES_COMPUTE.format(environment=environment)
     return endpoint
 
 
 def load_deployment(
-    environment: str, model: str | None = None, endpoints_dir: Path = ENDPOINTS_DIR
+    environment: str,
+    model: str | None = None,
+    *,
+    kubernetes: bool = False,
+    endpoints_dir: Path = ENDPOINTS_DIR,
 ):
     """The blue deployment for the environment's endpoint, optionally with another model."""
     from azure.ai.ml import load_online_deployment
 
-    deployment = load_online_deployment(source=endpoints_dir / "blue-deployment.yml")
+    _, source = endpoint_files(kubernetes, endpoints_dir)
+    deployment = load_online_deployment(source=source)
     deployment.endpoint_name = endpoint_name(deployment.endpoint_name, environment)
     if model is not None:
         deployment.model = model
@@ -90,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-name", help="register the model output of this pipeline job")
     parser.add_argument("--traffic", type=int, default=100, help="percent of traffic to send")
     parser.add_argument(
+        "--kubernetes", action="store_true", help="deploy to the shared AKS cluster instead"
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the assets; do not call Azure"
     )
     args = parser.parse_args(argv)
     try:
-        endpoint = load_endpoint(args.environment)
-        deployment = load_deployment(args.environment)
-    except ValueError as error:
+        endpoint = load_endpoint(args.environment, kubernetes=args.kubernetes)
+        deployment = load_deployment(args.environment, kubernetes=args.kubernetes)
+    except (ValueError, NoKubernetesEndpoint) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     model = None

@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Create the retraining schedule and the data-drift model monitor."
     )
     parser.add_argument("--environment", default="dev", help="environment, e.g. dev or prod")
-    parser.add_argument(
-        "--skip-monitor", action="store_true", help="only the retraining schedule"
-    )
+    parser.add_argument("--skip-monitor", action="store_true", help="only the retraining schedule")
     parser.add_argument(
         "--dry-run", action="store_true", help="print the schedules; do not call Azure"
     )

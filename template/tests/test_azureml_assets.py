@@ -40,9 +40,7 @@ def loader_for(path: Path):
 
 
 ASSETS = sorted(
-    path
-    for path in CLOUD_DIR.rglob("*.y*ml")
-    if path.relative_to(CLOUD_DIR).parts[0] != "infra"
+    path for path in CLOUD_DIR.rglob("*.y*ml") if path.relative_to(CLOUD_DIR).parts[0] != "infra"
 )
 
 

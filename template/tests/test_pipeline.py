@@ -161,3 +161,24 @@ def test_every_script_has_help(script, capsys):
         importlib.import_module(script).main(["--help"])
     assert exit_info.value.code == 0
     assert "--dry-run" in capsys.readouterr().out
+
+
+def generated_with_aks() -> bool:
+    answers = yaml.safe_load((PROJECT_ROOT / ".copier-answers.yml").read_text())
+    return bool(answers.get("aks_cluster_id"))
+
+
+def test_the_kubernetes_endpoint_exists_exactly_when_an_aks_cluster_was_given(capsys):
+    from deploy_model import main
+
+    kubernetes_files = sorted(p.name for p in (CLOUD_DIR / "endpoints").glob("kubernetes-*"))
+    if not generated_with_aks():
+        assert kubernetes_files == []
+        assert main(["--kubernetes", "--environment", "dev", "--dry-run"]) == 2
+        assert "aks_cluster_id" in capsys.readouterr().err
+        return
+    assert kubernetes_files == ["kubernetes-deployment.yml", "kubernetes-endpoint.yml"]
+    endpoint, deployment = dry_run(main, ["--kubernetes", "--environment", "prod"], capsys)
+    assert endpoint["compute"] == "azureml:k8s-prod"
+    assert endpoint["name"].endswith("-prod") and len(endpoint["name"]) <= 32
+    assert deployment["endpoint_name"] == endpoint["name"]

@@ -73,8 +73,14 @@ def test_the_evaluate_command_exits_non_zero_when_the_gate_fails(
 ):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_main(
-            ["--model-dir", str(inverted_model), "--data-dir", str(prepared_dir),
-             "--output-dir", str(tmp_path)]
+            [
+                "--model-dir",
+                str(inverted_model),
+                "--data-dir",
+                str(prepared_dir),
+                "--output-dir",
+                str(tmp_path),
+            ]
         )
     assert exit_info.value.code not in (0, None)
     assert "below" in str(exit_info.value.code)
