@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,6 +72,11 @@ def new(
         answers["project_name"] = dest.resolve().name
     validate_answers(answers)
     _refuse_non_empty(dest)
+    if not defaults and not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask the questions in: pass --defaults (and answers with --data "
+            "KEY=VALUE)"
+        )
 
     _run_copy(src, dest, answers, defaults=defaults, vcs_ref=vcs_ref or default_ref)
 
@@ -188,11 +194,14 @@ def _run_copy(
     import warnings
 
     import copier
-    from copier.errors import CopierError, DirtyLocalWarning
+    from copier.errors import CopierError, DirtyLocalWarning, MissingSettingsWarning
 
     try:
         with warnings.catch_warnings():
+            # A dirty template checkout is normal while developing it; no settings file is
+            # the normal case, whatever COPIER_SETTINGS_PATH says.
             warnings.simplefilter("ignore", DirtyLocalWarning)
+            warnings.simplefilter("ignore", MissingSettingsWarning)
             copier.run_copy(
                 src,
                 dest,

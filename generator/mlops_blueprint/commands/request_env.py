@@ -119,12 +119,15 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
     import warnings
 
     import copier
-    from copier.errors import CopierError, DirtyLocalWarning
+    from copier.errors import CopierError, DirtyLocalWarning, MissingSettingsWarning
     from plumbum import ProcessExecutionError
 
     try:
         with warnings.catch_warnings():
+            # A dirty template checkout is normal while developing it; no settings file is
+            # the normal case, whatever COPIER_SETTINGS_PATH says.
             warnings.simplefilter("ignore", DirtyLocalWarning)
+            warnings.simplefilter("ignore", MissingSettingsWarning)
             copier.run_update(
                 root,
                 data={"environments": environments},
