@@ -107,3 +107,14 @@ def test_project_from_a_non_git_template_says_how_to_fix(committed_project):
     assert run.exit_code == 2
     assert len(run.error_lines) == 1
     assert "not a git repository" in run.error_lines[0] and "_src_path" in run.error_lines[0]
+
+
+def test_request_env_on_azure_devops_adds_the_deploy_stage(committed_project):
+    project = committed_project(ci_provider="azure-devops", repository="contoso/churn")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 0, run.stderr
+    stages = {s["stage"]: s for s in load_yaml(project / ".ado/infra.yml")["stages"]}
+    assert stages["deploy_qa"]["dependsOn"] == "deploy_dev"
+    assert stages["deploy_prod"]["dependsOn"] == "deploy_qa"
+    assert "preview_qa" in stages
+    assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()

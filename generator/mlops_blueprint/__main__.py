@@ -1,0 +1,3 @@
+from mlops_blueprint.cli import main
+
+main()
