@@ -332,7 +332,7 @@ NAME_FIELDS = {
     "churn-model-for-the-enterprise-division",
     "m-1-2-3-4-5-6-7-8-9-0-a-b-c-d-e-f-g-h-i",
 ])
-@pytest.mark.parametrize("env", ["dev", "preprod9x", "prod"])
+@pytest.mark.parametrize("env", ["dev", "preprod9xy", "prod"])
 def test_recorded_names_follow_azure_rules(project, slug, env):
     kind = {"dev": "dev", "prod": "prod"}.get(env, "staging")
     infra = project({env: stack_config(env, kind, slug=slug, aks=True)}, slug=slug)
