@@ -60,7 +60,7 @@ def stack_config(env: str, kind: str, answers: dict) -> list[tuple[str, object, 
         ),
     ]
     if kind == "dev":
-        rows.append((ns("readersGroupId"), "", "optional read-only Entra group"))
+        # No readersGroupId: the readers group gets roles in staging and prod only (rbac.py).
         rows.append((
             ns("deployerObjectId"),
             "",

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from template_cases import COMBINATIONS, UNICODE_NAME
 
-from blueprint_infra import naming
+from blueprint_infra import naming, rbac
 from blueprint_infra.settings import load_bootstrap_settings, load_environment_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +96,9 @@ def test_stack_config_follows_the_environment_kind(case):
             assert config[f"{slug}:publicNetworkAccess"] == "Enabled"
         if kind == "staging":
             assert config[f"{slug}:readersGroupId"] == answers["prod_readers_group_id"]
+        if not any(g.principal == "readers" for g in rbac.grants_for(kind)):
+            # no key that would suggest the readers group gets something here
+            assert f"{slug}:readersGroupId" not in config
 
 
 def test_stack_files_pass_the_infra_programs_config_checks(case):
