@@ -103,9 +103,19 @@ def azure_resources(plan: EnvironmentPlan) -> list[dict[str, Any]]:
     return [r for r in plan.resources if str(r.get("type", "")).startswith("azure-native:")]
 
 
-def who(plan: EnvironmentPlan, principal_id: Any) -> str:
+def who(plan: EnvironmentPlan, principal_id: Any, principal_type: Any = None) -> str:
+    """Who a principal is, when the stack config names it; a service principal the config does
+    not name is an identity the program creates (a workspace's or a deploy identity)."""
     label = plan.principals.get(str(principal_id).lower())
-    return label or ""
+    if label:
+        return label
+    return "managed identity" if principal_type == "ServicePrincipal" else ""
+
+
+def non_rbac_resources(plan: EnvironmentPlan) -> list[dict[str, Any]]:
+    return [
+        r for r in azure_resources(plan) if r["type"] != "azure-native:authorization:RoleAssignment"
+    ]
 
 
 def cost_line(plan: EnvironmentPlan) -> str:
@@ -156,10 +166,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
             f"{plan.location}) [{style}]{verdict(plan)}[/]"
         )
 
-        resources = [
-            r for r in azure_resources(plan)
-            if r["type"] != "azure-native:authorization:RoleAssignment"
-        ]
+        resources = non_rbac_resources(plan)
         inventory = Table(
             title=f"Resources ({len(resources)}, and {len(plan.role_assignments)} role "
             "assignments below)",
@@ -182,7 +189,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
             human = a.get("principal_type") in ("User", "Group", "ForeignGroup")
             rbac.add_row(
                 str(a.get("principal_id")),
-                who(plan, a.get("principal_id")),
+                who(plan, a.get("principal_id"), a.get("principal_type")),
                 f"[bold]{a.get('principal_type')}[/]" if human else str(a.get("principal_type")),
                 str(a.get("role")),
                 short_scope(a.get("scope")),
@@ -246,7 +253,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
         lines += [
             f"### {mark} `{plan.environment}` ({plan.kind}): {verdict(plan)}",
             "",
-            f"Estimated idle cost: **{cost_line(plan)}** · {len(azure_resources(plan))} "
+            f"Estimated idle cost: **{cost_line(plan)}** · {len(non_rbac_resources(plan))} "
             "resources · "
             f"{len(plan.role_assignments)} role assignments · `{plan.stack_file}`",
             "",
@@ -263,7 +270,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
             [
                 (
                     f"`{a.get('principal_id')}`",
-                    who(plan, a.get("principal_id")),
+                    who(plan, a.get("principal_id"), a.get("principal_type")),
                     a.get("principal_type"),
                     a.get("role"),
                     f"`{short_scope(a.get('scope'))}`",
@@ -275,7 +282,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
         lines += ["", "<details><summary>Resources and cost</summary>", ""]
         lines += _md_table(
             ("type", "logical name", "Azure name"),
-            [(f"`{r['type']}`", r["name"], azure_name(r)) for r in azure_resources(plan)],
+            [(f"`{r['type']}`", r["name"], azure_name(r)) for r in non_rbac_resources(plan)],
         )
         lines.append("")
         lines += _md_table(
