@@ -72,3 +72,26 @@ def test_bootstrap_runs(rendered):
     assert result.error is None, result.error
     assert set(result.outputs["deployIdentities"]) == {"dev", "preprod", "prod"}
     assert result.of_type("azure-native:kubernetesconfiguration:Extension")
+
+
+def test_defaults_project_previews_everywhere_but_refuses_a_real_prod_update(tmp_path):
+    """`--defaults` leaves placeholder ids: previews work, a real prod update is refused."""
+    import copier
+
+    dst = tmp_path / "defaults"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(REPO_ROOT), str(dst), data={"project_name": "Fraud Score", "ci_provider": "azure-devops"},
+                        defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+    infra = dst / ".cloud" / "infra"
+    dev = preview_stack(infra, "dev", deploying_object_id=STRANGER, dry_run=False)
+    assert dev.error is None and dev.of_type("azure-native:machinelearningservices:Workspace")
+    assert any("dataScientistsGroupId" in w for w in dev.warnings)
+    prod_preview = preview_stack(infra, "prod", dry_run=True)
+    assert prod_preview.error is None
+    assert "placeholder" in prod_preview.outputs["deployerCheck"]
+    prod_real = preview_stack(infra, "prod", dry_run=False)
+    assert prod_real.error and "placeholder" in prod_real.error
+    assert not [r for r in prod_real.resources if r.type.startswith("azure-native:")]
+    bootstrap = preview_stack(infra / "bootstrap", "platform", dry_run=False)
+    assert bootstrap.error and "adoOrganizationId" in bootstrap.error
