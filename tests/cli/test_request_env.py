@@ -118,3 +118,17 @@ def test_request_env_on_azure_devops_adds_the_deploy_stage(committed_project):
     assert stages["deploy_prod"]["dependsOn"] == "deploy_qa"
     assert "preview_qa" in stages
     assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()
+
+
+def test_refuses_a_project_left_untracked_inside_another_repository(committed_project, tmp_path):
+    import shutil
+
+    outer = committed_project()  # any git repository with a commit
+    inner = shutil.copytree(outer, outer / "nested", ignore=shutil.ignore_patterns(".git"))
+    (outer / ".gitignore").write_text("nested/\n")
+    git(outer, "add", ".gitignore")
+    git(outer, "commit", "-qm", "ignore nested")
+    run = blueprint("request-env", "qa", inner)
+    assert run.exit_code == 2
+    assert len(run.error_lines) == 1 and "untracked" in run.error_lines[0]
+    assert not (inner / ".cloud/infra/Pulumi.qa.yaml").exists()

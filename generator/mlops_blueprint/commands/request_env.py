@@ -92,6 +92,13 @@ def _require_clean_git(root: Path) -> None:
         raise UsageError(
             f"{root} has no commit yet; commit the project first (git add -A && git commit)"
         ) from error
+    try:
+        _git(root, "ls-files", "--error-unmatch", ".copier-answers.yml")
+    except subprocess.CalledProcessError as error:
+        raise UsageError(
+            f"{root} is not committed to git (its .copier-answers.yml is untracked, e.g. it sits "
+            "inside another repository); git init it and commit the project first"
+        ) from error
     if _git(root, "status", "--porcelain").strip():
         raise UsageError(
             f"{root} has uncommitted changes; commit or stash them first so the new environment "
