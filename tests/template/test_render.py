@@ -226,6 +226,11 @@ def test_github_infra_workflow_previews_and_deploys_each_environment(case):
     if answers["ci_provider"] != "github":
         pytest.skip("GitHub only")
     workflow = load(project / ".github/workflows/infra.yml")
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert {"pull_request", "push"} <= set(triggers)
+    assert triggers["push"]["branches"] == ["main"]
+    assert ".cloud/infra/**" in triggers["pull_request"]["paths"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False  # never cancel a pulumi up
     env = workflow["env"]
     assert env["ARM_USE_OIDC"] == "true"
     jobs = workflow["jobs"]
