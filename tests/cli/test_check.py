@@ -19,6 +19,7 @@ def test_fresh_project_passes(fresh_project):
     assert count >= 10
     assert f"{count} files loaded" in run.stdout
     assert "built pipelines/" in run.stdout
+    assert "plan: passes for dev, preprod, prod, bootstrap" in run.stdout
 
 
 def test_every_azure_ml_file_has_a_loader(fresh_project):

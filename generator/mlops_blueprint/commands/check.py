@@ -361,11 +361,20 @@ def _stack_agrees(project, stack) -> list[Finding]:
 
 def check_plans(project) -> tuple[list[Finding], str]:
     from mlops_blueprint.commands.plan import run_plans
+    from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
 
     findings: list[Finding] = []
     passed = []
-    for env in project.stack_names():
-        where = f".cloud/infra/Pulumi.{env}.yaml"
+    names = project.stack_names()
+    bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
+    if bootstrap.is_file() and BOOTSTRAP_ENV not in names:
+        names.append(BOOTSTRAP_ENV)
+    for env in names:
+        where = (
+            f".cloud/infra/{BOOTSTRAP_DIR}/Pulumi.{BOOTSTRAP_STACK}.yaml"
+            if env == BOOTSTRAP_ENV and env not in project.stack_names()
+            else f".cloud/infra/Pulumi.{env}.yaml"
+        )
         try:
             (result,) = run_plans(project.root, [env])
         except UsageError as error:
