@@ -135,6 +135,8 @@ def test_assets_are_named_from_the_slug_and_valid_for_azure(project):
     endpoint = load_online_endpoint(source=cloud / "endpoints" / "online-endpoint.yml")
     assert ENDPOINT_NAME.match(endpoint.name), endpoint.name
     assert endpoint.auth_mode in ("key", "aml_token")
+    # The one free-text answer in the assets survives YAML quoting intact.
+    assert endpoint.description == f"Online scoring for {answers_of(project)['project_name']}"
     cluster = load_compute(source=cloud / "compute" / "cpu-cluster.yml")
     assert (cluster.name, cluster.min_instances) == ("cpu-cluster", 0)
     retraining = load_schedule(source=cloud / "schedules" / "retraining.yml")

@@ -1,10 +1,12 @@
 """A generated project works on day one: in a fresh virtualenv, the documented install command
 succeeds, then the project's own `pytest` and `ruff check .` pass.
 
-The slow tests (`pytest -m slow`) do what copier-uv's test_project.sh does. Both renders share
-one virtualenv: their dependency sets are identical (the fast test below checks it), so the
-second install only adds the second project. While the project's tests run, every HTTP(S)
-proxy points at a closed port, so a test that reaches for the network fails.
+The slow tests (`pytest -m slow`) do what copier-uv's test_project.sh does, for copier's
+defaults, an awkward Azure DevOps project (three environments, a long unicode name) and a
+project with an AKS cluster. The renders share one virtualenv: their dependency sets are
+identical (the fast test below checks it), so later installs only add the next project.
+While the project's tests run, every HTTP(S) proxy points at a closed port, so a test that
+reaches for the network fails.
 """
 
 from __future__ import annotations
