@@ -164,8 +164,10 @@ def test_every_script_has_help(script, capsys):
 
 
 def generated_with_aks() -> bool:
-    answers = yaml.safe_load((PROJECT_ROOT / ".copier-answers.yml").read_text())
-    return bool(answers.get("aks_cluster_id"))
+    answers_file = PROJECT_ROOT / ".copier-answers.yml"
+    if not answers_file.exists():
+        pytest.skip("no .copier-answers.yml: cannot tell whether the project has an AKS cluster")
+    return bool(yaml.safe_load(answers_file.read_text()).get("aks_cluster_id"))
 
 
 def test_the_kubernetes_endpoint_exists_exactly_when_an_aks_cluster_was_given(capsys):

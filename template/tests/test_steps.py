@@ -1,6 +1,10 @@
 """Each step writes the artifacts it promises; evaluate and register refuse a bad model."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -147,3 +151,19 @@ def test_score_rejects_malformed_requests(model_dir, monkeypatch, request_body):
     score.init()
     with pytest.raises(ValueError, match="request must be"):
         score.run(request_body)
+
+
+def test_score_finds_the_prep_features_by_itself(tmp_path):
+    # The deployment uploads code/ and runs score/score.py: nothing else puts prep on sys.path.
+    score_py = Path(__file__).resolve().parents[1] / "code" / "score" / "score.py"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = "import runpy, sys; print(runpy.run_path(sys.argv[1])['engineer_features'].__module__)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(score_py)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "prep"
