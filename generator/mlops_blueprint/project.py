@@ -119,13 +119,25 @@ class Project:
             return str(path)
 
 
+def find_root(path: Path) -> Path:
+    """`path`, or the nearest folder above it that holds a generated project (so commands work
+    from inside one, e.g. from `.cloud/infra`, as git does)."""
+    start = path.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ANSWERS_FILE).is_file() and (folder / INFRA_DIR / "Pulumi.yaml").is_file():
+            return folder if folder != start else path
+    return path
+
+
 def load_project(path: str | Path) -> Project:
-    """The generated project at `path`, or a one-line UsageError saying why it is not one."""
+    """The generated project at (or above) `path`, or a one-line UsageError saying why there
+    is none."""
     root = Path(path)
     if not root.exists():
         raise UsageError(f"no such directory: {root}")
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory")
+    root = find_root(root)
     answers_file = root / ANSWERS_FILE
     pulumi_file = root / INFRA_DIR / "Pulumi.yaml"
     if not answers_file.is_file() and not pulumi_file.is_file():

@@ -326,3 +326,8 @@ def test_prod_stack_relabelled_as_dev_is_judged_as_prod(project_copy):
         v["resource"] for v in plan["violations"] if v["policy"] == "prod-no-human-write-roles"
     }
     assert named == writes
+
+
+def test_runs_from_inside_the_project(fresh_project):
+    code, plan = plan_json(fresh_project / ".cloud" / "infra", "--env", "dev")
+    assert code == 0 and plan["environment"] == "dev"

@@ -88,7 +88,8 @@ def check(
         Path,
         typer.Argument(
             metavar="PROJECT_DIR",
-            help="The generated project (the folder with .copier-answers.yml).",
+            help="The generated project (the folder with .copier-answers.yml), or a folder "
+            "inside it.",
         ),
     ] = Path("."),
 ) -> None:

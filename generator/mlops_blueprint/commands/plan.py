@@ -70,7 +70,8 @@ def plan(
         Path,
         typer.Argument(
             metavar="PROJECT_DIR",
-            help="The generated project (the folder with .copier-answers.yml).",
+            help="The generated project (the folder with .copier-answers.yml), or a folder "
+            "inside it.",
         ),
     ] = Path("."),
     env: Annotated[
