@@ -48,9 +48,15 @@ def build_pipeline(
     model_name: str | None = None,
     compute: str = COMPUTE_CLUSTER,
     experiment_name: str | None = None,
+    champion_metrics: str | None = None,
     cloud_dir: Path = CLOUD_DIR,
 ):
-    """The training PipelineJob, built offline from the component YAML."""
+    """The training PipelineJob, built offline from the component YAML.
+
+    `champion_metrics` (a metrics.json URI, e.g. `azureml:<name>@latest` or an `azureml://`
+    path) adds the current champion as a second baseline the new model must reach.
+    """
+    from azure.ai.ml import Input
     from azure.ai.ml.dsl import pipeline
 
     if gate_metric not in GATE_METRICS:
@@ -66,10 +72,14 @@ def build_pipeline(
     def training(test_size: float, c: float, gate_metric: str, model_name: str):
         prep = components["prep"](test_size=test_size)
         train = components["train"](prepared_data=prep.outputs.prepared_data, c=c)
+        champion = {}
+        if champion_metrics:
+            champion["baseline_metrics"] = Input(type="uri_file", path=champion_metrics)
         evaluate = components["evaluate"](
             model=train.outputs.model,
             prepared_data=prep.outputs.prepared_data,
             metric=gate_metric,
+            **champion,
         )
         register = components["register"](
             model=train.outputs.model,
@@ -114,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-metric", default="roc_auc", choices=GATE_METRICS)
     parser.add_argument("--model-name", help="registered model name (default: from the component)")
     parser.add_argument("--compute", default=COMPUTE_CLUSTER, help="compute cluster to run on")
+    parser.add_argument(
+        "--champion-metrics", help="URI of the champion's metrics.json: a second baseline"
+    )
     parser.add_argument("--wait", action="store_true", help="follow the job until it ends")
     parser.add_argument(
         "--dry-run", action="store_true", help="print the pipeline job; do not call Azure"
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         gate_metric=args.gate_metric,
         model_name=args.model_name,
         compute=args.compute,
+        champion_metrics=args.champion_metrics,
     )
     if args.dry_run:
         print(as_yaml(job), end="")

@@ -184,3 +184,14 @@ def test_the_kubernetes_endpoint_exists_exactly_when_an_aks_cluster_was_given(ca
     assert endpoint["compute"] == "azureml:k8s-prod"
     assert endpoint["name"].endswith("-prod") and len(endpoint["name"]) <= 32
     assert deployment["endpoint_name"] == endpoint["name"]
+
+
+def test_a_champion_becomes_a_second_baseline_of_the_evaluate_step():
+    from training_pipeline import build_pipeline
+
+    uri = "azureml://datastores/workspaceblobstore/paths/champion/metrics.json"
+    job = build_pipeline(champion_metrics=uri)
+    evaluate_inputs = job._to_dict()["jobs"]["evaluate"]["inputs"]
+    assert evaluate_inputs["baseline_metrics"]["path"] == uri
+    assert evaluate_inputs["baseline_metrics"]["type"] == "uri_file"
+    assert "baseline_metrics" not in build_pipeline()._to_dict()["jobs"]["evaluate"]["inputs"]

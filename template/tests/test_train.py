@@ -5,6 +5,7 @@ import json
 import mlflow
 import numpy as np
 import pytest
+import sklearn
 from mlflow.tracking import MlflowClient
 from sklearn.exceptions import ConvergenceWarning
 
@@ -33,6 +34,9 @@ def test_a_solver_that_does_not_converge_is_an_error(prepared_dir):
 
 def test_train_saves_an_mlflow_model_that_loads_and_predicts(model_dir, prepared_dir):
     assert (model_dir / "MLmodel").is_file()
+    # Loading needs the scikit-learn that trained the model; the model says which one.
+    requirements = (model_dir / "requirements.txt").read_text().split()
+    assert f"scikit-learn=={sklearn.__version__}" in requirements
     features, _ = load_split(prepared_dir, "test")
     predictions = mlflow.pyfunc.load_model(str(model_dir)).predict(features)
     assert len(predictions) == len(features)

@@ -20,6 +20,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import sklearn
 from mlflow.models import infer_signature
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -95,8 +96,13 @@ def train(data_dir: Path, model_dir: Path, c: float = 1.0, max_iter: int = 1000)
         serialization_format="cloudpickle",
         signature=infer_signature(example, model.predict(example)),
         input_example=example,
-        # Listed instead of inferred: inference starts a subprocess and guesses.
-        pip_requirements=["scikit-learn", "pandas", "numpy"],
+        # Listed instead of inferred (inference starts a subprocess and guesses); the versions
+        # that trained the model are the ones that can load it.
+        pip_requirements=[
+            f"scikit-learn=={sklearn.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+        ],
     )
     return metrics
 
