@@ -9,7 +9,11 @@ that the platform team (CODEOWNERS of .cloud/infra) approves.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -130,7 +134,7 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
     from plumbum import ProcessExecutionError
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _task_output_hidden():
             # A dirty template checkout is normal while developing it; no settings file is
             # the normal case, whatever COPIER_SETTINGS_PATH says.
             warnings.simplefilter("ignore", DirtyLocalWarning)
@@ -163,6 +167,31 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
             + "); make sure _src_path in .copier-answers.yml points at the template repository "
             "and that it still has the _commit recorded there"
         ) from error
+
+
+@contextlib.contextmanager
+def _task_output_hidden():
+    """Hide what the template's tasks print while copier renders the old and new versions
+    (`wrote .cloud/infra/Pulumi.dev.yaml` from a throwaway copy would mislead); the change is
+    reported from `git status` instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException as error:
+            failed = type(error).__name__ == "TaskError"  # copier's: a task exited non-zero
+            raise
+        else:
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:  # what the failing task said is the diagnosis: show it
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
 def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> None:
