@@ -105,6 +105,7 @@ def main() -> int:
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
 
     cpu = platform.processor() or platform.machine()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     text = "\n".join([
         "# Benchmarks",
         "",
@@ -116,7 +117,8 @@ def main() -> int:
         f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
         f"{platform.release()}",
         f"- Python {platform.python_version()} ({sys.executable})",
-        f"- repetitions: {repeat} (help: {repeat + 2})",
+        f"- repetitions: {repeat} (help: {repeat + 2}); load average at the end: {load} "
+        "(other work on the machine slows every figure)",
         "",
         "| command | runs | min s | median s | max s | note |",
         "|---|---|---|---|---|---|",
