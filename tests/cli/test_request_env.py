@@ -132,3 +132,19 @@ def test_refuses_a_project_left_untracked_inside_another_repository(committed_pr
     assert run.exit_code == 2
     assert len(run.error_lines) == 1 and "untracked" in run.error_lines[0]
     assert not (inner / ".cloud/infra/Pulumi.qa.yaml").exists()
+
+
+def test_conflicting_team_edit_is_reported(committed_project):
+    project = committed_project()
+    workflow = project / ".github/workflows/infra.yml"
+    lines = workflow.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  deploy-prod:"))
+    needs = next(i for i in range(start, len(lines)) if lines[i].strip().startswith("needs:"))
+    lines[needs] = "    needs: [deploy-dev]  # team: wait for the smoke tests too\n"
+    workflow.write_text("".join(lines))
+    git(project, "commit", "-qam", "Team edit of the deploy order")
+
+    run = blueprint("request-env", "uat", project)
+    assert run.exit_code == 0, run.stderr
+    assert "Resolve the merge conflicts in: .github/workflows/infra.yml" in run.stdout
+    assert "<<<<<<< " in workflow.read_text()
