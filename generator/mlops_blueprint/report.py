@@ -89,10 +89,8 @@ def short_scope(scope: Any) -> str:
     lowered = [p.lower() for p in parts]
     if "providers" in lowered and len(parts) >= 2:
         return "/".join(parts[-2:])
-    if "resourcegroups" in lowered:
-        return f"resourceGroups/{parts[lowered.index('resourcegroups') + 1]}" if len(
-            parts
-        ) > lowered.index("resourcegroups") + 1 else scope
+    if "resourcegroups" in lowered[:-1]:
+        return f"resourceGroups/{parts[lowered.index('resourcegroups') + 1]}"
     if lowered and lowered[0] == "subscriptions":
         return "subscription"
     return scope
@@ -126,20 +124,15 @@ def cost_line(plan: EnvironmentPlan) -> str:
 
 
 def _item_fields(item: Any) -> tuple[str, str, str]:
-    """(what, detail, monthly) of a cost item, whatever shape the estimate uses."""
+    """(what, note, monthly) of a cost item: {"resource", "type", "monthly", "note"}."""
     if not isinstance(item, dict):
         return str(item), "", ""
-    what = item.get("resource") or item.get("name") or item.get("type") or ""
-    if item.get("type") and item.get("resource") and item["type"] != what:
+    what = str(item.get("resource") or item.get("type") or "")
+    if item.get("type") and item.get("resource"):
         what = f"{what} ({short_type(str(item['type']))})"
-    detail = item.get("sku") or item.get("meter") or item.get("description") or item.get(
-        "note", ""
-    )
-    monthly = next(
-        (item[k] for k in ("monthly", "monthly_cost", "cost", "amount", "total") if k in item), ""
-    )
+    monthly = item.get("monthly", "")
     monthly_text = f"{monthly:,.2f}" if isinstance(monthly, (int, float)) else str(monthly)
-    return str(what), str(detail), monthly_text
+    return what, str(item.get("note", "")), monthly_text
 
 
 def verdict(plan: EnvironmentPlan) -> str:
@@ -211,7 +204,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
                           f"{note['message']}")
 
         cost = Table(title=f"Estimated idle cost: {cost_line(plan)}", title_justify="left")
-        for column in ("item", "detail", "monthly"):
+        for column in ("item", "note", "monthly"):
             cost.add_column(column)
         for item in plan.monthly_cost_estimate.get("items", []):
             cost.add_row(*_item_fields(item))
@@ -286,7 +279,7 @@ def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
         )
         lines.append("")
         lines += _md_table(
-            ("item", "detail", "monthly"),
+            ("item", "note", "monthly"),
             [_item_fields(i) for i in plan.monthly_cost_estimate.get("items", [])],
         )
         if plan.monthly_cost_estimate.get("label"):
