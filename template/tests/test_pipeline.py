@@ -153,7 +153,9 @@ def test_check_compute_explains_a_missing_cluster():
         check_compute(NoCompute())
 
 
-@pytest.mark.parametrize("script", ["workspace", "training_pipeline", "deploy_model", "schedules"])
+@pytest.mark.parametrize(
+    "script", ["workspace", "training_pipeline", "deploy_model", "schedules", "run_locally"]
+)
 def test_every_script_has_help(script, capsys):
     import importlib
 

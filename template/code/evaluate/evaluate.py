@@ -120,7 +120,8 @@ def evaluate(
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the component in .cloud/components/ calls it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True, help="the train step's model")
     parser.add_argument("--data-dir", type=Path, required=True, help="the prep step's output")
@@ -128,7 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-metrics", type=Path, help="champion metrics.json (optional)")
     parser.add_argument("--metric", default="roc_auc", choices=METRICS, help="gate metric")
     parser.add_argument("--tolerance", type=float, default=0.0, help="allowed shortfall")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     try:
         report = evaluate(
             args.model_dir,

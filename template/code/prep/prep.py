@@ -125,13 +125,18 @@ def prepare(
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the component in .cloud/components/ calls it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw-data", type=Path, help="CSV with a 'target' column (optional)")
     parser.add_argument("--output-dir", type=Path, required=True, help="where the split goes")
     parser.add_argument("--test-size", type=float, default=0.2, help="share of rows held out")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the split")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     written = prepare(args.output_dir, args.raw_data, args.test_size, args.seed)
     print(json.dumps({name: str(path) for name, path in written.items()}))
 

@@ -74,7 +74,8 @@ def register(
     return info
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the component in .cloud/components/ calls it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True, help="the train step's model")
     parser.add_argument(
@@ -82,7 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--output-dir", type=Path, required=True, help="where model_info.json goes")
     parser.add_argument("--model-name", required=True, help="registered model name")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     info = register(args.model_dir, args.evaluation_dir, args.output_dir, args.model_name)
     print(json.dumps(info))
 

@@ -107,13 +107,18 @@ def train(data_dir: Path, model_dir: Path, c: float = 1.0, max_iter: int = 1000)
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the component in .cloud/components/ calls it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="the prep step's output")
     parser.add_argument("--model-dir", type=Path, required=True, help="where the model goes")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
     parser.add_argument("--max-iter", type=int, default=1000, help="solver iteration limit")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     print(json.dumps(train(args.data_dir, args.model_dir, c=args.c, max_iter=args.max_iter)))
 
 
