@@ -41,9 +41,17 @@ def load_settings() -> EnvironmentSettings:
         return azure.get(name) if namespace == "azure-native" else config.get(name)
 
     try:
-        return load_environment_settings(project, get)
+        settings = load_environment_settings(project, get)
+        # The stack is the environment: a prod stack relabelled (environment: prodx, kind: dev)
+        # would otherwise be deployed and judged by dev's rules.
+        stack = pulumi.get_stack()
+        if settings.environment != stack:
+            raise ConfigError(
+                f"{project}:environment", f"the stack's own name {stack!r}", settings.environment
+            )
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
+    return settings
 
 
 def deployer_check(settings: EnvironmentSettings, deploying_object_id: str | None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from blueprint_infra import naming
 
 KINDS = ("dev", "staging", "prod")
+KIND_STRICTNESS = {kind: rank for rank, kind in enumerate(KINDS)}
 PUBLIC_NETWORK_ACCESS = ("Enabled", "Disabled")
 DEFAULT_VM_SIZE = "Standard_DS3_v2"
 DEFAULT_MAX_NODES = 2
@@ -157,8 +158,13 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
     kind = cfg.required("kind", "one of dev, staging, prod")
     if kind not in KINDS:
         raise ConfigError(cfg.key("kind"), "one of dev, staging, prod", kind)
-    if environment == "prod" and kind != "prod":
-        raise ConfigError(cfg.key("kind"), "prod for the prod environment", kind)
+    # A stack may be stricter than its name implies (a prod-kind preprod), never weaker.
+    named_kind = naming.environment_kind(environment)
+    if KIND_STRICTNESS[kind] < KIND_STRICTNESS[named_kind]:
+        allowed = [k for k in KINDS if KIND_STRICTNESS[k] >= KIND_STRICTNESS[named_kind]]
+        raise ConfigError(
+            cfg.key("kind"), f"{' or '.join(allowed)} for the {environment} environment", kind
+        )
     cost_center = cfg.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
     if not COST_CENTER_PATTERN.match(cost_center):
         raise ConfigError(

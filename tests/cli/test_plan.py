@@ -301,31 +301,29 @@ def test_bad_as_identity(fresh_project):
     assert_one_line_error(blueprint("plan", fresh_project, "--as", "me"), "--as")
 
 
-def test_prod_stack_relabelled_as_dev_is_judged_as_prod(project_copy):
-    """Editing Pulumi.prod.yaml to call itself a dev environment gives the data scientists'
-    group dev's write roles; plan judges the stack by its name and names those assignments."""
+def test_prod_stack_relabelled_as_dev_is_refused_as_broken_config(project_copy):
+    """Editing Pulumi.prod.yaml to call itself a dev environment would give the data scientists'
+    group dev's write roles; the program refuses the stack, so plan exits 2 naming the key."""
     stack_file = project_copy / ".cloud/infra/Pulumi.prod.yaml"
     stack = load_yaml(stack_file)
     ns = load_yaml(project_copy / ".copier-answers.yml")["project_slug"]
     stack["config"][f"{ns}:environment"] = "prodx"
     stack["config"][f"{ns}:kind"] = "dev"
     stack_file.write_text(json.dumps(stack))
+    result = blueprint("plan", project_copy, "--env", "prod")
+    assert_one_line_error(result, f"{ns}:kind", "staging or prod for the prodx environment")
 
-    code, plan = plan_json(project_copy, "--env", "prod")
-    assert code == 1
-    policies = Counter(v["policy"] for v in plan["violations"])
-    assert policies["stack-is-its-environment"] == 1
-    group = stack["config"][f"{ns}:dataScientistsGroupId"]
-    writes = {
-        a["name"] for a in plan["role_assignments"]
-        if a["principal_id"] == group and a["principal_type"] == "Group"
-        and a["role_definition_id"].rsplit("/", 1)[-1] not in roles.READ_ONLY_ROLES
-    }
-    assert writes
-    named = {
-        v["resource"] for v in plan["violations"] if v["policy"] == "prod-no-human-write-roles"
-    }
-    assert named == writes
+    stack["config"][f"{ns}:kind"] = "staging"
+    stack_file.write_text(json.dumps(stack))
+    result = blueprint("plan", project_copy, "--env", "prod")
+    assert_one_line_error(result, f"{ns}:environment", "'prod'")
+
+    stack["config"][f"{ns}:environment"] = "prod"
+    stack["config"][f"{ns}:kind"] = "dev"
+    stack_file.write_text(json.dumps(stack))
+    result = blueprint("plan", project_copy, "--env", "prod")
+    assert_one_line_error(result, f"{ns}:kind")
+    assert "prod for the prod environment" in result.stderr
 
 
 def test_runs_from_inside_the_project(fresh_project):

@@ -251,6 +251,16 @@ def test_placeholder_deployer_is_refused_for_real_and_accepted_in_a_preview(proj
     assert preview.error is None and "placeholder" in preview.outputs["deployerCheck"]
 
 
+def test_a_prod_stack_relabelled_as_dev_is_refused_before_any_resource(project):
+    # A team edits Pulumi.prod.yaml to escape prod's rules; the stack's name still says prod.
+    infra = project({"prod": stack_config("prodx", "dev")})
+    for dry_run in (True, False):
+        result = preview_stack(infra, "prod", deploying_object_id=STRANGER, dry_run=dry_run)
+        assert result.error is not None and "\n" not in result.error
+        assert f"{SLUG}:environment" in result.error and "'prod'" in result.error
+        assert azure(result) == []
+
+
 @pytest.mark.parametrize("env", ["dev", "preprod"])
 def test_non_prod_stacks_may_be_deployed_by_engineers(project, env):
     result = run(project, env, deploying=STRANGER, dry_run=False)

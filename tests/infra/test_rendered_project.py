@@ -81,8 +81,11 @@ def test_defaults_project_previews_everywhere_but_refuses_a_real_prod_update(tmp
     dst = tmp_path / "defaults"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        copier.run_copy(str(REPO_ROOT), str(dst), data={"project_name": "Fraud Score", "ci_provider": "azure-devops"},
-                        defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+        copier.run_copy(
+            str(REPO_ROOT), str(dst),
+            data={"project_name": "Fraud Score", "ci_provider": "azure-devops"},
+            defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True,
+        )
     infra = dst / ".cloud" / "infra"
     dev = preview_stack(infra, "dev", deploying_object_id=STRANGER, dry_run=False)
     assert dev.error is None and dev.of_type("azure-native:machinelearningservices:Workspace")

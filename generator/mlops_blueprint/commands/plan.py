@@ -167,13 +167,6 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
     namespace = result.project or project.pulumi_project
     advisories = [v for v in found if v.get("enforcement") == "advisory"]
     advisories += [_violation(v) for v in _advisories(result, stack, namespace)]
-    if stack.environment != BOOTSTRAP_ENV:
-        for extra in _named_kind_violations(result, stack, stack_file, namespace):
-            if not any(
-                (v["policy"], v["resource"]) == (extra["policy"], extra["resource"])
-                for v in violations
-            ):
-                violations.append(extra)
     principals = {
         str(stack.get(key, namespace)).lower(): label
         for key, label in PRINCIPAL_LABELS.items()
@@ -196,47 +189,6 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
         principals=principals,
         stack_file=stack_file,
     )
-
-
-#: Kinds from least to most locked down.
-_KIND_RANK = {"dev": 0, "staging": 1, "prod": 2}
-
-
-def _named_kind_violations(
-    result: Any, stack: Any, stack_file: str, namespace: str
-) -> list[dict[str, Any]]:
-    """A stack is the environment it is named after, with that name's kind (prod -> prod).
-
-    A stack file edited to call itself something weaker (`Pulumi.prod.yaml` saying
-    `environment: prodx`, `kind: dev`) would otherwise be judged by dev's rules. Such a stack is
-    a violation itself, and its resources are also judged by the rules of the kind its name
-    implies, so a human write role there is named too."""
-    from blueprint_infra import naming, policies
-
-    named_kind = naming.environment_kind(stack.stack)
-    if (result.environment, result.kind) == (stack.stack, named_kind):
-        return []
-    found = [{
-        "policy": "stack-is-its-environment",
-        "resource": stack_file,
-        "message": (
-            f"stack {stack.stack!r} is configured as environment {result.environment!r} of kind "
-            f"{result.kind!r}, but a stack is the environment it is named after, of the kind "
-            f"that name implies ({stack.stack} -> {named_kind}). Fix: set "
-            f"{namespace}:environment to {stack.stack} and {namespace}:kind to {named_kind} in "
-            f"{stack_file}."
-        ),
-        "enforcement": "mandatory",
-    }]
-    if _KIND_RANK.get(named_kind, 0) > _KIND_RANK.get(str(result.kind), 0):
-        context = policies.context_for(
-            stack.stack,
-            configured_deployer=getattr(result, "configured_deployer", None),
-            deploying_identity=getattr(result, "deploying_identity", None),
-            public_network_access=str(stack.get("publicNetworkAccess", namespace) or ""),
-        )
-        found += [_violation(v) for v in policies.evaluate(result.resources, context)]
-    return found
 
 
 def _advisories(result: Any, stack: Any, namespace: str) -> list[Any]:
