@@ -19,7 +19,7 @@ from cli_helpers import THREE_ENVS, blueprint, load_yaml
 from blueprint_infra import roles
 
 REQUIRED_KEYS = {
-    "project", "environment", "resources", "role_assignments", "violations",
+    "project", "environment", "resources", "role_assignments", "violations", "advisories",
     "monthly_cost_estimate",
 }
 OPS_GROUP = "11111111-2222-3333-4444-555555555555"
@@ -62,6 +62,9 @@ def test_json_has_every_environment_with_the_documented_shape(fresh_project):
         assert set(plan) == REQUIRED_KEYS
         assert plan["project"] == slug
         assert plan["violations"] == []
+        # --defaults leaves the prod deployer a placeholder: advised, never a failure.
+        advised = {a["policy"] for a in plan["advisories"]}
+        assert ("prod-deployer-placeholder" in advised) == (plan["environment"] == "prod")
         assert plan["resources"], plan["environment"]
         for resource in plan["resources"]:
             assert {"type", "name", "properties"} <= set(resource)

@@ -53,13 +53,15 @@ class EnvironmentPlan:
         return not self.violations
 
     def as_json(self) -> dict[str, Any]:
-        """The documented JSON object (docs/cli.md): exactly these keys."""
+        """The documented JSON object (docs/cli.md). `advisories` has the shape of
+        `violations` but never fails the plan (placeholders left in, a prod opt-out)."""
         return {
             "project": self.project,
             "environment": self.environment,
             "resources": self.resources,
             "role_assignments": self.role_assignments,
             "violations": self.violations,
+            "advisories": self.advisories,
             "monthly_cost_estimate": self.monthly_cost_estimate,
         }
 
