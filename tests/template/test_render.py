@@ -221,10 +221,18 @@ def test_ci_installs_lints_tests_and_checks_infra(case):
     assert infra[-1] == "blueprint check"
 
 
-def test_github_infra_workflow_previews_and_deploys_each_environment(case):
-    project, answers = case
-    if answers["ci_provider"] != "github":
-        pytest.skip("GitHub only")
+def cases_of(provider: str) -> list[str]:
+    return [name for name, a in COMBINATIONS.items() if a["ci_provider"] == provider]
+
+
+def render_case(rendered_project, name: str) -> tuple[Path, dict]:
+    project = rendered_project(**COMBINATIONS[name])
+    return project, load(project / ".copier-answers.yml")
+
+
+@pytest.mark.parametrize("name", cases_of("github"))
+def test_github_infra_workflow_previews_and_deploys_each_environment(rendered_project, name):
+    project, answers = render_case(rendered_project, name)
     workflow = load(project / ".github/workflows/infra.yml")
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert {"pull_request", "push"} <= set(triggers)
@@ -268,10 +276,9 @@ def _pulumi(job: dict) -> dict:
     return {k: step["with"][k] for k in ("command", "stack-name")}
 
 
-def test_ado_infra_pipeline_previews_and_deploys_each_environment(case):
-    project, answers = case
-    if answers["ci_provider"] != "azure-devops":
-        pytest.skip("Azure DevOps only")
+@pytest.mark.parametrize("name", cases_of("azure-devops"))
+def test_ado_infra_pipeline_previews_and_deploys_each_environment(rendered_project, name):
+    project, answers = render_case(rendered_project, name)
     slug = answers["project_slug"]
     pipeline = load(project / ".ado/infra.yml")
     stages = {s["stage"]: s for s in pipeline["stages"]}
