@@ -124,3 +124,15 @@ def test_suffix_is_lowercase_hex():
     value = naming.suffix(TENANT, "x", "dev")
     assert len(value) == 6
     assert set(value) <= set(string.hexdigits.lower())
+
+
+@pytest.mark.parametrize(
+    "validator",
+    [naming.validate_slug, lambda v: naming.validate_guid(v, "q"), naming.validate_location],
+)
+def test_a_trailing_newline_is_not_a_valid_answer(validator):
+    good = {naming.validate_slug: "churn", naming.validate_location: "westeurope"}.get(
+        validator, TENANT
+    )
+    with pytest.raises(naming.InvalidAnswer):
+        validator(good + "\n")

@@ -84,7 +84,7 @@ def slugify(project_name: str) -> str:
 
 
 def validate_slug(slug: str, question: str = "project_slug") -> str:
-    if not (3 <= len(slug) <= SLUG_MAX_LENGTH) or not SLUG_PATTERN.match(slug):
+    if not (3 <= len(slug) <= SLUG_MAX_LENGTH) or not SLUG_PATTERN.fullmatch(slug):
         raise InvalidAnswer(
             question,
             f"3-{SLUG_MAX_LENGTH} lowercase letters, digits and single hyphens, starting with a "
@@ -97,7 +97,7 @@ def validate_slug(slug: str, question: str = "project_slug") -> str:
 def validate_guid(value: str, question: str, *, allow_empty: bool = False) -> str:
     if allow_empty and value in ("", None):
         return ""
-    if not isinstance(value, str) or not GUID_PATTERN.match(value):
+    if not isinstance(value, str) or not GUID_PATTERN.fullmatch(value):
         rule = "an Entra object id (GUID like 2f1c...-...)" + (", or empty" if allow_empty else "")
         raise InvalidAnswer(question, rule, value)
     return value.lower()
@@ -119,7 +119,7 @@ def validate_environments(environments: object, question: str = "environments") 
     if not isinstance(environments, list) or not all(isinstance(e, str) for e in environments):
         raise InvalidAnswer(question, "a list of environment names, e.g. [dev, prod]", environments)
     for env in environments:
-        if not ENVIRONMENT_PATTERN.match(env):
+        if not ENVIRONMENT_PATTERN.fullmatch(env):
             raise InvalidAnswer(
                 question,
                 "each name is 2-10 lowercase letters or digits, starting with a letter",
@@ -136,7 +136,7 @@ def validate_environments(environments: object, question: str = "environments") 
 def validate_aks_cluster_id(value: str, question: str = "aks_cluster_id") -> str:
     if value in ("", None):
         return ""
-    if not AKS_CLUSTER_ID_PATTERN.match(value):
+    if not AKS_CLUSTER_ID_PATTERN.fullmatch(value):
         raise InvalidAnswer(
             question,
             "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
@@ -248,7 +248,7 @@ def check_names(names: EnvironmentNames | ProjectNames) -> list[str]:
     broken = []
     for field, value in names.as_dict().items():
         rule = AZURE_NAME_RULES.get(field) or AZURE_NAME_RULES.get(_RULE_ALIASES.get(field, ""))
-        if rule is not None and not rule.match(value):
+        if rule is not None and not rule.fullmatch(value):
             broken.append(f"{field}: {value}")
     return broken
 

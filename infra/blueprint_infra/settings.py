@@ -150,7 +150,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
     if slug != project:
         raise ConfigError(cfg.key("projectSlug"), f"the Pulumi project name {project!r}", slug)
     environment = cfg.required("environment", "an environment name such as dev, preprod or prod")
-    if not naming.ENVIRONMENT_PATTERN.match(environment):
+    if not naming.ENVIRONMENT_PATTERN.fullmatch(environment):
         raise ConfigError(
             cfg.key("environment"),
             "2-10 lowercase letters or digits, starting with a letter", environment,
@@ -166,7 +166,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
             cfg.key("kind"), f"{' or '.join(allowed)} for the {environment} environment", kind
         )
     cost_center = cfg.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
-    if not COST_CENTER_PATTERN.match(cost_center):
+    if not COST_CENTER_PATTERN.fullmatch(cost_center):
         raise ConfigError(
             cfg.key("costCenter"), "1-256 letters, digits, spaces or _.:+=@/-", cost_center
         )
@@ -199,7 +199,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
         raise ConfigError(cfg.key("publicNetworkAccess"), "Enabled or Disabled", public)
     default_public = "Disabled" if kind == "prod" else "Enabled"
     vm_size = cfg.raw("computeVmSize") or DEFAULT_VM_SIZE
-    if not VM_SIZE_PATTERN.match(vm_size):
+    if not VM_SIZE_PATTERN.fullmatch(vm_size):
         raise ConfigError(cfg.key("computeVmSize"), "a VM size such as Standard_DS3_v2", vm_size)
     max_nodes_raw = cfg.raw("computeMaxNodes") or str(DEFAULT_MAX_NODES)
     if not max_nodes_raw.isdigit() or not 1 <= int(max_nodes_raw) <= MAX_NODES_LIMIT:
@@ -208,7 +208,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
             max_nodes_raw,
         )
     registry_id = cfg.raw("registryId")
-    if registry_id and not ML_REGISTRY_ID_PATTERN.match(registry_id):
+    if registry_id and not ML_REGISTRY_ID_PATTERN.fullmatch(registry_id):
         raise ConfigError(
             cfg.key("registryId"),
             "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
@@ -250,7 +250,7 @@ def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSetting
             cfg.key("projectSlug"), f"the slug of the Pulumi project {project!r}", slug
         )
     cost_center = cfg.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
-    if not COST_CENTER_PATTERN.match(cost_center):
+    if not COST_CENTER_PATTERN.fullmatch(cost_center):
         raise ConfigError(
             cfg.key("costCenter"), "1-256 letters, digits, spaces or _.:+=@/-", cost_center
         )
@@ -264,7 +264,7 @@ def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSetting
     if ci_provider not in CI_PROVIDERS:
         raise ConfigError(cfg.key("ciProvider"), "github or azure-devops", ci_provider)
     repository = cfg.required("repository", "ORG/REPO (GitHub) or ORG/PROJECT (Azure DevOps)")
-    if not REPOSITORY_PATTERN.match(repository):
+    if not REPOSITORY_PATTERN.fullmatch(repository):
         raise ConfigError(
             cfg.key("repository"), "ORG/REPO (GitHub) or ORG/PROJECT (Azure DevOps)", repository
         )
@@ -278,7 +278,7 @@ def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSetting
         # Filled in later; a real update refuses the placeholder (see bootstrap).
         ado_org_id = naming.PLACEHOLDER_GUID
     registry = cfg.raw("sharedRegistryId")
-    if registry and not ML_REGISTRY_ID_PATTERN.match(registry):
+    if registry and not ML_REGISTRY_ID_PATTERN.fullmatch(registry):
         raise ConfigError(
             cfg.key("sharedRegistryId"),
             "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
