@@ -27,6 +27,8 @@ ENDPOINT_MAX_LENGTH = 32
 ENDPOINTS_DIR = CLOUD_DIR / "endpoints"
 #: The infra program attaches the shared AKS cluster to each workspace under this name.
 KUBERNETES_COMPUTE = "k8s-{environment}"
+#: Ends the Kubernetes endpoint's base name in .cloud/endpoints/kubernetes-endpoint.yml.
+KUBERNETES_MARKER = "-k8s"
 
 
 class NoKubernetesEndpoint(FileNotFoundError):
@@ -46,13 +48,19 @@ def endpoint_files(kubernetes: bool = False, endpoints_dir: Path = ENDPOINTS_DIR
 
 
 def endpoint_name(base: str, environment: str) -> str:
-    """`<base>-<environment>`, with base trimmed so the whole name stays within 32 chars."""
+    """`<base>-<environment>`, with base trimmed so the whole name stays within 32 chars.
+
+    A Kubernetes base keeps its `-k8s` marker through the trimming, so an environment's
+    managed and Kubernetes endpoints never end up with the same name.
+    """
     if not ENVIRONMENT_PATTERN.match(environment):
         raise ValueError(
             f"environment must be 2-10 lowercase letters or digits (got {environment!r})"
         )
-    room = ENDPOINT_MAX_LENGTH - len(environment) - 1
-    return f"{base[:room].rstrip('-')}-{environment}"
+    marker = KUBERNETES_MARKER if base.endswith(KUBERNETES_MARKER) else ""
+    tail = f"{marker}-{environment}"
+    stem = base.removesuffix(marker)[: ENDPOINT_MAX_LENGTH - len(tail)]
+    return f"{stem.rstrip('-')}{tail}"
 
 
 def load_endpoint(

@@ -107,6 +107,8 @@ def test_endpoint_names_stay_valid_for_long_bases():
 
     name = endpoint_name("a" * 31 + "-b", "preprod")
     assert len(name) <= 32 and name.endswith("-preprod") and "--" not in name
+    kubernetes = endpoint_name("a" * 28 + "-k8s", "preprod")
+    assert len(kubernetes) <= 32 and kubernetes.endswith("-k8s-preprod")
     with pytest.raises(ValueError, match="environment"):
         endpoint_name("base", "Prod!")
 
@@ -184,8 +186,10 @@ def test_the_kubernetes_endpoint_exists_exactly_when_an_aks_cluster_was_given(ca
     assert kubernetes_files == ["kubernetes-deployment.yml", "kubernetes-endpoint.yml"]
     endpoint, deployment = dry_run(main, ["--kubernetes", "--environment", "prod"], capsys)
     assert endpoint["compute"] == "azureml:k8s-prod"
-    assert endpoint["name"].endswith("-prod") and len(endpoint["name"]) <= 32
+    assert endpoint["name"].endswith("-k8s-prod") and len(endpoint["name"]) <= 32
     assert deployment["endpoint_name"] == endpoint["name"]
+    (managed, _) = dry_run(main, ["--environment", "prod"], capsys)
+    assert managed["name"] != endpoint["name"], "the two endpoints of prod share a name"
 
 
 def test_a_champion_becomes_a_second_baseline_of_the_evaluate_step():

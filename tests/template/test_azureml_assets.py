@@ -154,6 +154,13 @@ def test_kubernetes_endpoint_only_with_an_aks_cluster(project):
         endpoint = load_online_endpoint(source=endpoints / "kubernetes-endpoint.yml")
         assert ENDPOINT_NAME.match(endpoint.name), endpoint.name
         assert endpoint.compute.removeprefix("azureml:").startswith("k8s-")
+        with project_scripts(project) as scripts:
+            for environment in answers_of(project)["environments"]:
+                load = scripts["deploy_model"].load_endpoint
+                kubernetes_endpoint = load(environment, kubernetes=True)
+                assert ENDPOINT_NAME.match(kubernetes_endpoint.name), kubernetes_endpoint.name
+                assert kubernetes_endpoint.compute == f"azureml:k8s-{environment}"
+                assert kubernetes_endpoint.name != load(environment).name
     else:
         assert kubernetes == []
 
