@@ -116,6 +116,7 @@ def test_generated_project_installs_tests_and_lints_clean(
     }
     seconds, output = run("pytest -q -p no:cacheprovider", project, offline, timeout=300)
     assert " passed" in output
-    assert seconds < 120, f"the project's tests took {seconds:.0f}s; they should stay quick"
+    # ~25 s on an idle 2-core machine; the bound leaves room for a busy CI runner.
+    assert seconds < 150, f"the project's tests took {seconds:.0f}s; they should stay quick"
     run("ruff check .", project, offline, timeout=120)
 
