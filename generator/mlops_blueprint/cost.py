@@ -20,16 +20,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+# The type tokens the policies already name; only the cost-only ones are spelled out below.
+from blueprint_infra.policies import (
+    APP_INSIGHTS,
+    CONTAINER_REGISTRY,
+    KEY_VAULT,
+    LOG_ANALYTICS,
+    ML_COMPUTE,
+    ML_REGISTRY,
+    ML_WORKSPACE,
+    STORAGE_ACCOUNT,
+)
+
 PRICE_TABLE = Path(__file__).with_name("prices.json")
 
-STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
-KEY_VAULT = "azure-native:keyvault:Vault"
-LOG_ANALYTICS = "azure-native:operationalinsights:Workspace"
-APP_INSIGHTS = "azure-native:applicationinsights:Component"
-CONTAINER_REGISTRY = "azure-native:containerregistry:Registry"
-ML_WORKSPACE = "azure-native:machinelearningservices:Workspace"
-ML_REGISTRY = "azure-native:machinelearningservices:Registry"
-ML_COMPUTE = "azure-native:machinelearningservices:Compute"
 ML_OUTBOUND_RULES = ("azure-native:machinelearningservices:ManagedNetworkSettingsRule",
                      "azure-native:machinelearningservices:OutboundRule")
 PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"

@@ -45,7 +45,12 @@ from pulumi_azure_native import (
 )
 
 from blueprint_infra import naming, rbac, roles
-from blueprint_infra.settings import BootstrapSettings, ConfigError, load_bootstrap_settings
+from blueprint_infra.settings import (
+    BootstrapSettings,
+    ConfigError,
+    load_bootstrap_settings,
+    pulumi_config_getter,
+)
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 ADO_ISSUER = "https://vstoken.dev.azure.com/{organization_id}"
@@ -282,13 +287,7 @@ class DeployIdentities(pulumi.ComponentResource):
 
 def load_settings() -> BootstrapSettings:
     project = pulumi.get_project()
-    config = pulumi.Config(project)
-    azure = pulumi.Config("azure-native")
-
-    def get(key: str) -> str | None:
-        namespace, _, name = key.partition(":")
-        return azure.get(name) if namespace == "azure-native" else config.get(name)
-
+    get = pulumi_config_getter()
     try:
         return load_bootstrap_settings(project, get)
     except ConfigError as error:

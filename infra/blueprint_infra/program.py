@@ -27,19 +27,18 @@ from blueprint_infra.components import (
     MlEnvironment,
     MlEnvironmentArgs,
 )
-from blueprint_infra.settings import ConfigError, EnvironmentSettings, load_environment_settings
+from blueprint_infra.settings import (
+    ConfigError,
+    EnvironmentSettings,
+    load_environment_settings,
+    pulumi_config_getter,
+)
 
 
 def load_settings() -> EnvironmentSettings:
     """The stack's config, validated; a bad key stops the program with one line."""
     project = pulumi.get_project()
-    config = pulumi.Config(project)
-    azure = pulumi.Config("azure-native")
-
-    def get(key: str) -> str | None:
-        namespace, _, name = key.partition(":")
-        return azure.get(name) if namespace == "azure-native" else config.get(name)
-
+    get = pulumi_config_getter()
     try:
         settings = load_environment_settings(project, get)
         # The stack is the environment: a prod stack relabelled (environment: prodx, kind: dev)

@@ -316,3 +316,17 @@ def _parse_list(raw: str) -> object:
         except json.JSONDecodeError:
             return text
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def pulumi_config_getter() -> ConfigGetter:
+    """Reads `<project>:<key>` and `azure-native:<key>` from the running stack's config."""
+    import pulumi  # the programs' dependency; settings itself stays importable without it
+
+    project = pulumi.Config(pulumi.get_project())
+    azure = pulumi.Config("azure-native")
+
+    def get(key: str) -> str | None:
+        namespace, _, name = key.partition(":")
+        return azure.get(name) if namespace == "azure-native" else project.get(name)
+
+    return get

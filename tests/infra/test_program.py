@@ -251,14 +251,33 @@ def test_placeholder_deployer_is_refused_for_real_and_accepted_in_a_preview(proj
     assert preview.error is None and "placeholder" in preview.outputs["deployerCheck"]
 
 
-def test_a_prod_stack_relabelled_as_dev_is_refused_before_any_resource(project):
-    # A team edits Pulumi.prod.yaml to escape prod's rules; the stack's name still says prod.
-    infra = project({"prod": stack_config("prodx", "dev")})
+@pytest.mark.parametrize(
+    ("environment", "stack_kind", "key", "expected"),
+    [
+        ("prodx", "staging", "environment", "'prod'"),  # renamed: no longer the stack's name
+        ("prod", "dev", "kind", "prod for the prod environment"),  # relabelled weaker
+        ("preprod", "dev", "kind", "staging or prod for the preprod environment"),
+    ],
+)
+def test_a_stack_relabelled_weaker_is_refused_before_any_resource(
+    project, environment, stack_kind, key, expected
+):
+    # A team edits a stack file to escape its environment's rules; the stack's name still says
+    # what it is.
+    stack = "prod" if environment.startswith("prod") else environment
+    infra = project({stack: stack_config(environment, stack_kind)})
     for dry_run in (True, False):
-        result = preview_stack(infra, "prod", deploying_object_id=STRANGER, dry_run=dry_run)
+        result = preview_stack(infra, stack, deploying_object_id=STRANGER, dry_run=dry_run)
         assert result.error is not None and "\n" not in result.error
-        assert f"{SLUG}:environment" in result.error and "'prod'" in result.error
+        assert f"{SLUG}:{key}" in result.error and expected in result.error
         assert azure(result) == []
+
+
+def test_a_stack_may_be_stricter_than_its_name(project):
+    infra = project({"preprod": stack_config("preprod", "prod")})
+    result = preview_stack(infra, "preprod", deploying_object_id=DEPLOYER, dry_run=False)
+    assert result.error is None and result.kind == "prod"
+    assert result.of_type(LOCK)
 
 
 @pytest.mark.parametrize("env", ["dev", "preprod"])
