@@ -194,3 +194,26 @@ def pack_policy(
     if policies.POLICIES[name].per_resource:
         return resource_policy(name, settings)
     return stack_policy(name, settings)
+
+
+PACK_NAME = "mlops-blueprint"
+PACK_DESCRIPTION = (
+    "Azure ML environments: prod deployed only by its service principal, no human write roles in "
+    "prod, private storage, RBAC key vaults, tags and Azure names."
+)
+
+
+def serve_policy_pack() -> None:
+    """Build the pack from every policy in the registry and serve it to the Pulumi CLI.
+
+    Only a pack's `__main__.py` calls this: constructing `PolicyPack` starts the analyzer server.
+    The pack in this repository (`infra/policy_pack/`) and the one every generated project
+    carries (`.cloud/infra/policy_pack/`) are both this call, so they cannot drift apart.
+    """
+    from pulumi_policy import PolicyPack
+
+    PolicyPack(
+        name=PACK_NAME,
+        description=PACK_DESCRIPTION,
+        policies=[pack_policy(name) for name in policies.POLICIES],
+    )

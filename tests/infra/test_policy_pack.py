@@ -39,6 +39,10 @@ from blueprint_infra import naming, policies, policy_adapter, roles
 from blueprint_infra.policies import UNKNOWN
 
 PACK = Path(__file__).resolve().parents[2] / "infra" / "policy_pack"
+#: The pack a generated project carries (its files are copied verbatim, not rendered, but for
+#: requirements.txt.jinja's version pin).
+PROJECT_PACK = Path(__file__).resolve().parents[2] / "template" / ".cloud" / "infra" / "policy_pack"
+PACKS = [PACK, PROJECT_PACK]
 SUBSCRIPTION = "22222222-2222-2222-2222-222222222222"
 DEPLOYER = "11111111-1111-1111-1111-111111111111"
 GROUP = "44444444-4444-4444-4444-444444444444"
@@ -90,21 +94,11 @@ def urn(name: str, typ: str) -> str:
     return f"urn:pulumi:prod::churn::{typ}::{name}"
 
 
-def pack_policy_names() -> list[str]:
-    """The names the pack's __main__.py passes to pack_policy(...), in order."""
-    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
-    return [
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "pack_policy"
-    ]
-
-
 def servicer(stack_config: dict, stack_name: str = "prod") -> _PolicyAnalyzerServicer:
     def settings():
         return stack_config, stack_name
 
-    built = [policy_adapter.pack_policy(name, settings) for name in pack_policy_names()]
+    built = [policy_adapter.pack_policy(name, settings) for name in policies.POLICIES]
     return _PolicyAnalyzerServicer("mlops-blueprint", "0.1.0", built, EnforcementLevel.ADVISORY)
 
 
@@ -122,27 +116,25 @@ def analyze(service, name: str, typ: str, properties: dict):
 
 # --- the pack's files --------------------------------------------------------------------------
 
-def test_pack_main_lists_every_registry_policy_once_in_order():
-    assert pack_policy_names() == list(policies.POLICIES)
+@pytest.mark.parametrize("pack", PACKS, ids=["repository", "generated-project"])
+def test_pack_main_only_serves_the_registry_pack(pack):
+    tree = ast.parse((pack / "__main__.py").read_text(encoding="utf-8"))
+    docstring, imported, call = tree.body
+    assert isinstance(docstring.value, ast.Constant)
+    assert isinstance(imported, ast.ImportFrom)
+    assert imported.module == "blueprint_infra.policy_adapter"
+    assert [alias.name for alias in imported.names] == ["serve_policy_pack"]
+    assert isinstance(call.value, ast.Call) and call.value.func.id == "serve_policy_pack"
 
 
-def test_pack_main_only_builds_the_pack():
-    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
-    statements = [type(node).__name__ for node in tree.body]
-    assert statements == ["Expr", "ImportFrom", "ImportFrom", "Expr"]  # docstring, 2 imports, pack
-    call = tree.body[-1].value
-    assert isinstance(call, ast.Call) and call.func.id == "PolicyPack"
-
-
-def test_pack_metadata_names_a_python_runtime_and_the_same_pack_name():
-    meta = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("pack", PACKS, ids=["repository", "generated-project"])
+def test_pack_metadata_names_a_python_runtime_and_the_same_pack_name(pack):
+    meta = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
     runtime = meta["runtime"]
     assert (runtime if isinstance(runtime, str) else runtime["name"]) == "python"
-    tree = ast.parse((PACK / "__main__.py").read_text(encoding="utf-8"))
-    pack_call = tree.body[-1].value
-    [name] = [k.value.value for k in pack_call.keywords if k.arg == "name"]
-    assert meta["name"] == name
-    requirements = (PACK / "requirements.txt").read_text(encoding="utf-8")
+    assert meta["name"] == policy_adapter.PACK_NAME
+    assert meta == yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    requirements = next(pack.glob("requirements.txt*")).read_text(encoding="utf-8")
     assert "mlops-blueprint" in requirements and "pulumi-policy" in requirements
 
 
@@ -266,17 +258,18 @@ def test_context_prefers_policy_config_then_stack_config_then_stack_name():
 
 # --- the real pack, as Pulumi starts it --------------------------------------------------------
 
-@pytest.fixture
-def running_pack():
-    """`python infra/policy_pack/__main__.py` in its own process, as the Pulumi CLI starts it:
-    stack config in PULUMI_CONFIG, the analyzer's port on stdout. Yields a gRPC stub."""
+@pytest.fixture(params=PACKS, ids=["repository", "generated-project"])
+def running_pack(request):
+    """A pack's `__main__.py` in its own process, as the Pulumi CLI starts it: stack config in
+    PULUMI_CONFIG, the analyzer's port on stdout. Yields a gRPC stub."""
+    pack = request.param
     env = {
         **os.environ,
         "PULUMI_PROJECT": "churn", "PULUMI_STACK": "live", "PULUMI_DRY_RUN": "true",
         "PULUMI_CONFIG": json.dumps({"churn:kind": "prod", "churn:environment": "prod",
                                      "churn:deployerObjectId": DEPLOYER}),
     }
-    process = subprocess.Popen([sys.executable, str(PACK / "__main__.py")], cwd=PACK, env=env,
+    process = subprocess.Popen([sys.executable, str(pack / "__main__.py")], cwd=pack, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         ready, _, _ = select.select([process.stdout], [], [], 60)

@@ -163,6 +163,12 @@ def test_infra_requirements_pin_this_blueprint_version(case):
     lines = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
     requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert requirements == [f"mlops-blueprint=={version}"]
+    pack = project / ".cloud/infra/policy_pack"
+    lines = (pack / "requirements.txt").read_text().splitlines()
+    pack_requirements = [line for line in lines if line.strip() and not line.startswith("#")]
+    assert pack_requirements[0] == f"mlops-blueprint=={version}"
+    assert any(line.startswith("pulumi-policy") for line in pack_requirements)
+    assert (pack / "PulumiPolicy.yaml").is_file() and (pack / "__main__.py").is_file()
 
 
 # --- review rules ---------------------------------------------------------------------------
@@ -254,6 +260,7 @@ def test_github_infra_workflow_previews_and_deploys_each_environment(rendered_pr
         assert preview["permissions"]["id-token"] == "write"
         assert _login(preview)["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
         assert _pulumi(preview) == {"command": "preview", "stack-name": name}
+        assert _policy_packs(preview) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
         # deployments: main only, bound to the environment, in order dev -> staging -> prod
         assert "pull_request" in deploy["if"] and "refs/heads/main" in deploy["if"]
         assert deploy["environment"] == name
@@ -263,11 +270,21 @@ def test_github_infra_workflow_previews_and_deploys_each_environment(rendered_pr
         assert login["client-id"] == "${{ vars.AZURE_CLIENT_ID }}"
         assert {"tenant-id", "subscription-id"} <= set(login)
         assert _pulumi(deploy) == {"command": "up", "stack-name": name}
+        assert _policy_packs(deploy) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
+        assert any("pip install -r policy_pack/requirements.txt" in s.get("run", "")
+                   for s in deploy["steps"])
 
 
 def _login(job: dict) -> dict:
     (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("azure/login@")]
     return step["with"]
+
+
+def _policy_packs(job: dict) -> list[str]:
+    """The policy packs the job's pulumi step runs (a multiline input, one path a line)."""
+    (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    return [line.strip() for line in str(step["with"].get("policyPacks", "")).splitlines()
+            if line.strip()]
 
 
 def _pulumi(job: dict) -> dict:
@@ -294,6 +311,7 @@ def test_ado_infra_pipeline_previews_and_deploys_each_environment(rendered_proje
         cli = _azure_cli(preview_job["steps"])
         assert cli["azureSubscription"] == f"{slug}-preview"
         assert f"pulumi preview --stack {name}" in cli["inlineScript"]
+        assert _options(shlex.split(_pulumi_line(cli, "preview")))["--policy-pack"] == "policy_pack"
 
         assert "ne(variables['Build.Reason'], 'PullRequest')" in deploy["condition"]
         assert deploy["dependsOn"] == ("check" if i == 0 else f"deploy_{order[i - 1]}")
@@ -303,7 +321,15 @@ def test_ado_infra_pipeline_previews_and_deploys_each_environment(rendered_proje
         assert cli["azureSubscription"] == f"{slug}-{name}"
         assert cli["addSpnToEnvironment"] is True
         assert f"pulumi up --stack {name} --yes" in cli["inlineScript"]
+        assert _options(shlex.split(_pulumi_line(cli, "up")))["--policy-pack"] == "policy_pack"
+        assert cli["workingDirectory"] == ".cloud/infra"
         assert 'ARM_OIDC_TOKEN="$idToken"' in cli["inlineScript"]
+
+
+def _pulumi_line(cli: dict, command: str) -> str:
+    (line,) = [line.strip() for line in cli["inlineScript"].splitlines()
+               if line.strip().startswith(f"pulumi {command} ")]
+    return line
 
 
 def _azure_cli(steps: list[dict]) -> dict:
