@@ -145,6 +145,7 @@ def test_conflicting_team_edit_is_reported(committed_project):
     git(project, "commit", "-qam", "Team edit of the deploy order")
 
     run = blueprint("request-env", "uat", project)
-    assert run.exit_code == 0, run.stderr
+    assert run.exit_code == 1, run.stderr  # the change is there to review, but not committable
     assert "Resolve the merge conflicts in: .github/workflows/infra.yml" in run.stdout
+    assert (project / ".cloud/infra/Pulumi.uat.yaml").is_file()
     assert "<<<<<<< " in workflow.read_text()

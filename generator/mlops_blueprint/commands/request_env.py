@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_blueprint.errors import UsageError, one_line_errors
+from mlops_blueprint.errors import EXIT_FAILED, UsageError, one_line_errors
 
 
 @one_line_errors
@@ -70,7 +70,12 @@ def request_env(
     )
 
     changed = _git(project.root, "status", "--porcelain", "--untracked-files=all").splitlines()
-    _report(project.root, environment, kind=naming.environment_kind(environment), changed=changed)
+    conflicts = _report(
+        project.root, environment, kind=naming.environment_kind(environment), changed=changed
+    )
+    if conflicts:
+        # The change stays in the tree for review, but a script must not commit the markers.
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -194,7 +199,8 @@ def _task_output_hidden():
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
-def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> None:
+def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> list[str]:
+    """Prints what changed and the next steps; returns the files left with merge conflicts."""
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
@@ -225,6 +231,7 @@ def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> N
         f"{environment}; git switch -c request-env-{environment} && git add -A && git commit; "
         "open a pull request for the platform team (CODEOWNERS of .cloud/infra) to approve."
     )
+    return conflicts
 
 
 def _has_conflict_markers(path: Path) -> bool:
