@@ -132,6 +132,27 @@ class _Reader:
         except naming.InvalidAnswer:
             raise ConfigError(self.key(name), expected, value) from None
 
+    # Keys both programs read, with the same rules.
+    def location(self) -> str:
+        return self.checked(
+            "azure-native:location", naming.validate_location,
+            "an Azure region name such as westeurope or eastus2",
+        )
+
+    def slug(self) -> str:
+        return self.checked(
+            "projectSlug", naming.validate_slug,
+            "3-40 lowercase letters, digits and single hyphens, starting with a letter",
+        )
+
+    def cost_center(self) -> str:
+        value = self.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
+        if not COST_CENTER_PATTERN.fullmatch(value):
+            raise ConfigError(
+                self.key("costCenter"), "1-256 letters, digits, spaces or _.:+=@/-", value
+            )
+        return value
+
 
 GUID_FORM = "an Entra object id, a GUID like 2f1c0b7e-5d3a-4c8e-9b1f-0a2b3c4d5e6f"
 
@@ -139,14 +160,8 @@ GUID_FORM = "an Entra object id, a GUID like 2f1c0b7e-5d3a-4c8e-9b1f-0a2b3c4d5e6
 def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSettings:
     """Validate an environment stack's config; raises ConfigError naming the first bad key."""
     cfg = _Reader(project, get)
-    location = cfg.checked(
-        "azure-native:location", naming.validate_location,
-        "an Azure region name such as westeurope or eastus2",
-    )
-    slug = cfg.checked(
-        "projectSlug", naming.validate_slug,
-        "3-40 lowercase letters, digits and single hyphens, starting with a letter",
-    )
+    location = cfg.location()
+    slug = cfg.slug()
     if slug != project:
         raise ConfigError(cfg.key("projectSlug"), f"the Pulumi project name {project!r}", slug)
     environment = cfg.required("environment", "an environment name such as dev, preprod or prod")
@@ -165,11 +180,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
         raise ConfigError(
             cfg.key("kind"), f"{' or '.join(allowed)} for the {environment} environment", kind
         )
-    cost_center = cfg.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
-    if not COST_CENTER_PATTERN.fullmatch(cost_center):
-        raise ConfigError(
-            cfg.key("costCenter"), "1-256 letters, digits, spaces or _.:+=@/-", cost_center
-        )
+    cost_center = cfg.cost_center()
     scientists = cfg.checked(
         "dataScientistsGroupId", lambda v: naming.validate_guid(v, "dataScientistsGroupId"),
         GUID_FORM,
@@ -237,23 +248,13 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
 def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSettings:
     """Validate the bootstrap stack's config (namespace: `<slug>-bootstrap`)."""
     cfg = _Reader(project, get)
-    location = cfg.checked(
-        "azure-native:location", naming.validate_location,
-        "an Azure region name such as westeurope or eastus2",
-    )
-    slug = cfg.checked(
-        "projectSlug", naming.validate_slug,
-        "3-40 lowercase letters, digits and single hyphens, starting with a letter",
-    )
+    location = cfg.location()
+    slug = cfg.slug()
     if project != f"{slug}-bootstrap":
         raise ConfigError(
             cfg.key("projectSlug"), f"the slug of the Pulumi project {project!r}", slug
         )
-    cost_center = cfg.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
-    if not COST_CENTER_PATTERN.fullmatch(cost_center):
-        raise ConfigError(
-            cfg.key("costCenter"), "1-256 letters, digits, spaces or _.:+=@/-", cost_center
-        )
+    cost_center = cfg.cost_center()
     envs_raw = cfg.required("environments", "a list of environment names, e.g. [dev, prod]")
     environments = _parse_list(envs_raw)
     try:
