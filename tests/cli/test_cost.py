@@ -8,16 +8,15 @@ under Pulumi's mocks. Expected amounts are computed from prices.json, never type
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import textwrap
 from pathlib import Path
 
-import pulumi
 import pytest
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import network
+from recording import record
 
 from blueprint_infra import naming
 from blueprint_infra.policies import Resource
@@ -60,31 +59,6 @@ def default_inventories(tmp_path_factory) -> dict[str, list[Resource]]:
         assert result.error is None, result.error
         inventories[env] = list(result.resources)
     return inventories
-
-
-class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[Resource] = []
-
-    def new_resource(self, args):
-        inputs = copy.deepcopy(dict(args.inputs))
-        self.resources.append(Resource(args.typ, args.name, inputs))
-        return f"{args.name}-id", inputs
-
-    def call(self, args):
-        return {}
-
-
-def record(build) -> list[Resource]:
-    recorder = _Recorder()
-    pulumi.runtime.set_mocks(recorder, preview=False)
-
-    @pulumi.runtime.test
-    def run():
-        return pulumi.Output.all(*[r.id for r in build()])
-
-    run()
-    return recorder.resources
 
 
 def approved_outbound_workspace(name="mlw", *, fqdn_rules=0, firewall_sku=None,

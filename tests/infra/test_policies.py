@@ -7,10 +7,8 @@ renamed input key in the SDK breaks these tests instead of silently passing the 
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-import pulumi
 import pytest
 from pulumi_azure_native import (
     applicationinsights,
@@ -23,43 +21,15 @@ from pulumi_azure_native import (
     storage,
 )
 from pulumi_azure_native import machinelearningservices as ml
+from recording import DEPLOYER, SUBSCRIPTION, TENANT, record
 
 from blueprint_infra import naming, policies, roles
 from blueprint_infra.policies import UNKNOWN, PolicyContext, Resource
 
-SUBSCRIPTION = "22222222-2222-2222-2222-222222222222"
-TENANT = "33333333-3333-3333-3333-333333333333"
-DEPLOYER = "11111111-1111-1111-1111-111111111111"
 HUMAN_GROUP = "44444444-4444-4444-4444-444444444444"
 SLUG = "churn-model"
 
 
-class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[Resource] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        inputs = copy.deepcopy(dict(args.inputs))
-        self.resources.append(Resource(args.typ, args.name, inputs))
-        return f"{args.name}-id", {**inputs, "id": f"/mock/{args.name}"}
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {"clientId": "c", "objectId": DEPLOYER, "subscriptionId": SUBSCRIPTION,
-                "tenantId": TENANT}
-
-
-def record(build) -> list[Resource]:
-    """Run `build()` (which creates resources) under mocks; the recorded resources."""
-    recorder = _Recorder()
-    pulumi.runtime.set_mocks(recorder, preview=False)
-
-    @pulumi.runtime.test
-    def run():
-        created = build()
-        return pulumi.Output.all(*[r.id for r in created])
-
-    run()
-    return recorder.resources
 
 
 def one(build) -> Resource:

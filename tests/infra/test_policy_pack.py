@@ -9,7 +9,6 @@ resource's camelCase inputs recorded from the real SDK, with the engine's unknow
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import os
 import select
@@ -18,7 +17,6 @@ import sys
 from pathlib import Path
 
 import grpc
-import pulumi
 import pytest
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -34,6 +32,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
+from recording import DEPLOYER, SUBSCRIPTION
+from recording import record as record_resources
 
 from blueprint_infra import naming, policies, policy_adapter, roles
 from blueprint_infra.policies import UNKNOWN
@@ -43,34 +43,13 @@ PACK = Path(__file__).resolve().parents[2] / "infra" / "policy_pack"
 #: requirements.txt.jinja's version pin).
 PROJECT_PACK = Path(__file__).resolve().parents[2] / "template" / ".cloud" / "infra" / "policy_pack"
 PACKS = [PACK, PROJECT_PACK]
-SUBSCRIPTION = "22222222-2222-2222-2222-222222222222"
-DEPLOYER = "11111111-1111-1111-1111-111111111111"
 GROUP = "44444444-4444-4444-4444-444444444444"
 PROD_CONFIG = {"kind": "prod", "environment": "prod", "deployerObjectId": DEPLOYER}
 
 
-class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.inputs: dict[str, tuple[str, dict]] = {}
-
-    def new_resource(self, args):
-        self.inputs[args.name] = (args.typ, copy.deepcopy(dict(args.inputs)))
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args):
-        return {}
-
-
 def record(build) -> dict[str, tuple[str, dict]]:
-    recorder = _Recorder()
-    pulumi.runtime.set_mocks(recorder, preview=False)
-
-    @pulumi.runtime.test
-    def run():
-        return pulumi.Output.all(*[r.id for r in build()])
-
-    run()
-    return recorder.inputs
+    """The recorded resources by logical name: (type token, camelCase inputs)."""
+    return {r.name: (r.type, r.properties) for r in record_resources(build)}
 
 
 def group_grant(role: str):
