@@ -18,10 +18,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from mlops_blueprint.commands import ProjectDir
 from mlops_blueprint.errors import EXIT_FAILED, UsageError, one_line_errors
 
 #: `$schema` file stem (https://azuremlschemas.azureedge.net/latest/<stem>.schema.json) -> loader.
@@ -84,14 +85,7 @@ class Finding:
 
 @one_line_errors
 def check(
-    project_dir: Annotated[
-        Path,
-        typer.Argument(
-            metavar="PROJECT_DIR",
-            help="The generated project (the folder with .copier-answers.yml), or a folder "
-            "inside it.",
-        ),
-    ] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Check a generated project as its CI does: Azure ML YAML loads, the pipeline builds
     offline, answers match the stacks, plan passes for every stack. Exit 1 with the list of

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlops_blueprint.commands import ProjectDir
 from mlops_blueprint.errors import EXIT_FAILED, UsageError, one_line_errors
 
 
@@ -68,14 +69,7 @@ class EnvironmentPlan:
 
 @one_line_errors
 def plan(
-    project_dir: Annotated[
-        Path,
-        typer.Argument(
-            metavar="PROJECT_DIR",
-            help="The generated project (the folder with .copier-answers.yml), or a folder "
-            "inside it.",
-        ),
-    ] = Path("."),
+    project_dir: ProjectDir = Path("."),
     env: Annotated[
         list[str] | None,
         typer.Option(
