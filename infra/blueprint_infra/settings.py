@@ -145,6 +145,18 @@ class _Reader:
             "3-40 lowercase letters, digits and single hyphens, starting with a letter",
         )
 
+    def registry_id(self, name: str) -> str:
+        """An optional Azure ML registry ARM id."""
+        value = self.raw(name)
+        if value and not ML_REGISTRY_ID_PATTERN.fullmatch(value):
+            raise ConfigError(
+                self.key(name),
+                "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
+                "Microsoft.MachineLearningServices/registries/<name>",
+                value,
+            )
+        return value
+
     def cost_center(self) -> str:
         value = self.required("costCenter", "a cost center, 1-256 letters, digits or _.:+=@/-")
         if not COST_CENTER_PATTERN.fullmatch(value):
@@ -218,14 +230,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
             cfg.key("computeMaxNodes"), f"a whole number from 1 to {MAX_NODES_LIMIT}",
             max_nodes_raw,
         )
-    registry_id = cfg.raw("registryId")
-    if registry_id and not ML_REGISTRY_ID_PATTERN.fullmatch(registry_id):
-        raise ConfigError(
-            cfg.key("registryId"),
-            "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
-            "Microsoft.MachineLearningServices/registries/<name>",
-            registry_id,
-        )
+    registry_id = cfg.registry_id("registryId")
     return EnvironmentSettings(
         project=project,
         slug=slug,
@@ -278,14 +283,7 @@ def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSetting
     if ci_provider == "azure-devops" and not ado_org_id:
         # Filled in later; a real update refuses the placeholder (see bootstrap).
         ado_org_id = naming.PLACEHOLDER_GUID
-    registry = cfg.raw("sharedRegistryId")
-    if registry and not ML_REGISTRY_ID_PATTERN.fullmatch(registry):
-        raise ConfigError(
-            cfg.key("sharedRegistryId"),
-            "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
-            "Microsoft.MachineLearningServices/registries/<name>",
-            registry,
-        )
+    registry = cfg.registry_id("sharedRegistryId")
     aks = cfg.checked(
         "aksClusterId", naming.validate_aks_cluster_id,
         "empty, or an ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"

@@ -197,6 +197,10 @@ def test_azureml_extension_is_installed_once_when_aks_is_set(project):
     ("aksClusterId", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/a",
      "managedClusters"),
     ("projectSlug", "other-model", "churn-model-bootstrap"),
+    ("sharedRegistryId",
+     "/subscriptions/5f2c7b1e-0000-4000-8000-000000000002/resourceGroups/rg/providers/"
+     "Microsoft.ContainerRegistry/registries/notml",
+     "Microsoft.MachineLearningServices/registries/<name>"),
 ])
 def test_bad_bootstrap_config_is_one_line(project, key, value, expected):
     result = run(project, **{key: value})

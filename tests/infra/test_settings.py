@@ -48,3 +48,14 @@ def test_computes_max_nodes_accepts_yaml_ints_and_rejects_zero():
 def test_slug_must_match_the_pulumi_project():
     with pytest.raises(ConfigError, match="the Pulumi project name 'churn-model'"):
         load(projectSlug="other-model")
+
+
+def test_registry_id_must_be_an_azure_ml_registry():
+    good = ("/subscriptions/5f2c7b1e-0000-4000-8000-000000000002/resourceGroups/rg/providers/"
+            "Microsoft.MachineLearningServices/registries/mlr-shared")
+    assert load(registryId=good).registry_id == good
+    assert load(registryId="").registry_id == ""
+    with pytest.raises(ConfigError, match=f"{SLUG}:registryId: expected empty, or an ARM id"):
+        load(registryId="/subscriptions/5f2c7b1e-0000-4000-8000-000000000002/resourceGroups/rg/providers/"
+     "Microsoft.ContainerRegistry/registries/notml")
+
