@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlops_blueprint.commands.plan import EnvironmentPlan
+    from mlops_blueprint.previews import EnvironmentPlan
 
 #: Properties that carry a resource's Azure name, by preference.
 NAME_KEYS = (

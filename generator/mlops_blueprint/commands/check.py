@@ -355,7 +355,7 @@ def _stack_agrees(project, stack) -> list[Finding]:
 
 
 def check_plans(project) -> tuple[list[Finding], str]:
-    from mlops_blueprint.commands.plan import run_plans
+    from mlops_blueprint.previews import run_plans
     from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
 
     findings: list[Finding] = []
