@@ -7,28 +7,29 @@ The generated `bootstrap/__main__.py` is only::
 
 It creates, in the project's platform resource group (names from `naming.project_names`):
 
-- `StateBackend` (`blueprint:index:StateBackend`): the Pulumi state backend, an Azure Blob
-  container, and a Key Vault key as the secrets provider.
+- `StateBackend` (`blueprint:index:StateBackend`): the Pulumi state storage account with one
+  blob container per environment (`pulumi-state-<env>`), and a key vault with one key per
+  environment (`pulumi-secrets-<env>`) as that environment's secrets provider;
 - `DeployIdentities` (`blueprint:index:DeployIdentities`): one user-assigned managed identity per
-  environment with OIDC federated credentials and no secret, a separate read-only identity for
-  previews on pull requests, and their role assignments (`rbac.BOOTSTRAP_GRANTS`).
+  environment with one OIDC federated credential and no secret, a separate read-only identity
+  for previews on pull requests, and their role assignments (`rbac.bootstrap_assignments`);
 - the project's Azure ML registry (unless `sharedRegistryId` names a shared one), through which
   models move from dev to prod;
 - when `aksClusterId` is set, the AzureML extension on that cluster, once (the environment stacks
   only attach it).
 
-Why the deploy identities hold their roles at subscription scope: an environment stack creates
-its own resource group, and creating a resource group needs rights above it. The alternative,
-pre-creating every environment's resource group here and granting the identities rights on that
-group only, would make the environment stacks adopt (import) a group they did not create; see
-docs/infra-engineers.md for the trade-off.
+And, per environment, its resource group `rg-<slug>-<env>` (protected; prod-kind: with a
+CanNotDelete lock). The environment program uses that group and never creates it, so every
+deploy identity holds its rights on its own environment's group only and nothing at
+subscription scope: no identity of dev or staging can change anything of prod (resources, state,
+secrets key). See docs/infra-engineers.md and docs/rbac.md.
 
 Invokes: `azure-native:authorization:getClientConfig` (tenant and subscription).
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -55,8 +56,8 @@ from blueprint_infra.settings import (
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 ADO_ISSUER = "https://vstoken.dev.azure.com/{organization_id}"
 OIDC_AUDIENCE = "api://AzureADTokenExchange"
-SECRETS_KEY_NAME = "pulumi-secrets"
 AZUREML_EXTENSION_NAME = "azureml"
+PREVIEW = "preview"
 
 
 def _child(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
@@ -64,13 +65,17 @@ def _child(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
 
 
 def oidc_subject(settings: BootstrapSettings, environment: str | None) -> str:
-    """The federated credential subject; `environment=None` is the pull-request preview."""
+    """The federated credential subject; `environment=None` is the pull-request preview.
+
+    GitHub: a deploy identity trusts only jobs bound to its GitHub environment (whose branch
+    policy and reviewers gate them), the preview identity only `pull_request` jobs. Azure
+    DevOps: each identity trusts only its own service connection `<slug>-<env>`."""
     if settings.ci_provider == "github":
         if environment is None:
             return f"repo:{settings.repository}:pull_request"
         return f"repo:{settings.repository}:environment:{environment}"
     organization, _, project = settings.repository.partition("/")
-    connection = f"{settings.slug}-{environment or 'preview'}"
+    connection = f"{settings.slug}-{environment or PREVIEW}"
     return f"sc://{organization}/{project}/{connection}"
 
 
@@ -78,6 +83,47 @@ def oidc_issuer(settings: BootstrapSettings) -> str:
     if settings.ci_provider == "github":
         return GITHUB_ISSUER
     return ADO_ISSUER.format(organization_id=settings.ado_organization_id)
+
+
+# --- each environment's resource group -------------------------------------------------------
+
+@dataclass
+class EnvironmentGroup:
+    """An environment's resource group as the bootstrap created it."""
+
+    environment: str
+    kind: str
+    name: str
+    id: pulumi.Output[str]
+    resource_group: resources.ResourceGroup
+    lock: authorization.ManagementLockAtResourceGroupLevel | None
+
+
+def environment_group(settings: BootstrapSettings, environment: str) -> EnvironmentGroup:
+    """`rg-<slug>-<env>`, protected; for a prod-kind environment with a CanNotDelete lock that
+    no deploy identity can lift (Contributor and the conditioned RBAC Administrator hold no
+    `Microsoft.Authorization/locks/*`)."""
+    kind = naming.environment_kind(environment)
+    name = naming.environment_resource_group(settings.slug, environment)
+    group = resources.ResourceGroup(
+        f"{environment}-rg",
+        resource_group_name=name,
+        location=settings.location,
+        tags={**settings.tags, "environment": environment},
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    lock = None
+    if kind == "prod":
+        lock = authorization.ManagementLockAtResourceGroupLevel(
+            f"{environment}-no-delete",
+            lock_name="cannot-delete",
+            level="CanNotDelete",
+            resource_group_name=name,
+            notes="Prod: nothing here is deleted outside a reviewed change of the bootstrap "
+            "that removes this lock first.",
+            opts=pulumi.ResourceOptions(depends_on=[group]),
+        )
+    return EnvironmentGroup(environment, kind, name, group.id, group, lock)
 
 
 # --- state backend ---------------------------------------------------------------------------
@@ -92,8 +138,10 @@ class StateBackendArgs:
 
 
 class StateBackend(pulumi.ComponentResource):
-    """Blob container for Pulumi state (versioned, soft delete) and a Key Vault key as the
-    secrets provider. Both are protected: losing them loses every stack."""
+    """Pulumi state and secrets, one of each per environment: a blob container
+    `pulumi-state-<env>` in one storage account (versioned, soft delete) and a Key Vault key
+    `pulumi-secrets-<env>`. Each deploy identity gets data rights on its own container and key
+    only. All protected: losing them loses every stack."""
 
     def __init__(self, name: str, args: StateBackendArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -127,14 +175,6 @@ class StateBackend(pulumi.ComponentResource):
             ),
             opts=_child(self, depends_on=[self.storage_account]),
         )
-        self.container = storage.BlobContainer(
-            f"{name}-container",
-            account_name=n.state_storage_account,
-            resource_group_name=args.resource_group_name,
-            container_name=n.state_container,
-            public_access="None",
-            opts=_child(self, protect=True, depends_on=[self.storage_account]),
-        )
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
             vault_name=n.secrets_key_vault,
@@ -151,29 +191,47 @@ class StateBackend(pulumi.ComponentResource):
             tags=s.tags,
             opts=_child(self, protect=True, depends_on=args.after),
         )
-        self.key = keyvault.Key(
-            f"{name}-key",
-            key_name=SECRETS_KEY_NAME,
-            vault_name=n.secrets_key_vault,
-            resource_group_name=args.resource_group_name,
-            properties=keyvault.KeyPropertiesArgs(
-                kty="RSA", key_size=2048, key_ops=["encrypt", "decrypt", "wrapKey", "unwrapKey"]
-            ),
-            tags=s.tags,
-            opts=_child(self, protect=True, depends_on=[self.key_vault]),
-        )
-        self.backend_url = pulumi.Output.concat(
-            "azblob://", n.state_container, "?storage_account=", n.state_storage_account
-        )
-        self.secrets_provider = pulumi.Output.concat(
-            "azurekeyvault://", n.secrets_key_vault, ".vault.azure.net/keys/", SECRETS_KEY_NAME
-        )
-        self.container_scope = pulumi.Output.concat(
-            self.storage_account.id, "/blobServices/default/containers/", n.state_container
-        )
+        self.containers: dict[str, storage.BlobContainer] = {}
+        self.keys: dict[str, keyvault.Key] = {}
+        self.backend_urls: dict[str, pulumi.Output[str]] = {}
+        self.secrets_providers: dict[str, pulumi.Output[str]] = {}
+        self.container_scopes: dict[str, pulumi.Output[str]] = {}
+        for env in s.environments:
+            container_name, key_name = n.state_container(env), n.secrets_key(env)
+            self.containers[env] = storage.BlobContainer(
+                f"{name}-{env}-container",
+                account_name=n.state_storage_account,
+                resource_group_name=args.resource_group_name,
+                container_name=container_name,
+                public_access="None",
+                opts=_child(self, protect=True, depends_on=[self.storage_account]),
+            )
+            self.keys[env] = keyvault.Key(
+                f"{name}-{env}-key",
+                key_name=key_name,
+                vault_name=n.secrets_key_vault,
+                resource_group_name=args.resource_group_name,
+                properties=keyvault.KeyPropertiesArgs(
+                    kty="RSA", key_size=2048,
+                    key_ops=["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+                ),
+                tags={**s.tags, "environment": env},
+                opts=_child(self, protect=True, depends_on=[self.key_vault]),
+            )
+            self.backend_urls[env] = pulumi.Output.concat(
+                "azblob://", container_name, "?storage_account=", n.state_storage_account
+            )
+            self.secrets_providers[env] = pulumi.Output.concat(
+                "azurekeyvault://", n.secrets_key_vault, ".vault.azure.net/keys/", key_name
+            )
+            # Built from names (not the container's id output) so the scope is known in a
+            # preview; the container's ARM id has exactly this form.
+            self.container_scopes[env] = pulumi.Output.concat(
+                self.storage_account.id, "/blobServices/default/containers/", container_name
+            )
         self.register_outputs({
-            "backend_url": self.backend_url,
-            "secrets_provider": self.secrets_provider,
+            "backend_urls": self.backend_urls,
+            "secrets_providers": self.secrets_providers,
         })
 
 
@@ -185,51 +243,32 @@ class DeployIdentitiesArgs:
     names: naming.ProjectNames
     subscription_id: str
     resource_group_name: pulumi.Input[str]
-    state_container_scope: pulumi.Input[str]
-    secrets_key_vault_scope: pulumi.Input[str]
-    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. the resource group
+    #: environment -> scope key of rbac.PER_ENVIRONMENT_SCOPES -> resource id (the deploy
+    #: identity's own resource is added here)
+    environment_scopes: Mapping[str, Mapping[str, pulumi.Input[str]]]
+    #: shared scope key (ml_registry, aks_cluster) -> resource id
+    shared_scopes: Mapping[str, pulumi.Input[str]]
+    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. the resource groups
 
 
 class DeployIdentities(pulumi.ComponentResource):
     """Per-environment deploy identities and the read-only preview identity, trusted through
-    OIDC federation (no secrets), with the bootstrap's rows of the RBAC table."""
+    OIDC federation (no secrets), with exactly the role assignments of
+    `rbac.bootstrap_assignments`: each on its own environment's scopes, none at subscription
+    scope."""
 
     def __init__(self, name: str, args: DeployIdentitiesArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("blueprint:index:DeployIdentities", name, None, opts)
         s, n = args.settings, args.names
-        subscription = f"/subscriptions/{args.subscription_id}"
-
-        # Lets the prod deploy identity keep the CanNotDelete lock; nothing else.
-        lock_role_guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription}|{s.slug}|locks"))
-        self.lock_role = authorization.RoleDefinition(
-            f"{name}-lock-operator",
-            role_definition_id=lock_role_guid,
-            role_name=f"{s.slug} resource lock operator",
-            description="Create and delete management locks (blueprint deploy identities).",
-            scope=subscription,
-            assignable_scopes=[subscription],
-            permissions=[authorization.PermissionArgs(actions=list(rbac.LOCK_OPERATOR_ACTIONS))],
-            opts=_child(self),
-        )
-        role_ids: dict[str, pulumi.Input[str]] = {
-            role: roles.role_definition_id(args.subscription_id, role)
-            for role in {g.role for g in rbac.BOOTSTRAP_GRANTS if g.role in roles.ROLE_IDS}
-        }
-        role_ids[rbac.LOCK_OPERATOR_ROLE] = self.lock_role.id
-        scopes: dict[str, pulumi.Input[str]] = {
-            "subscription": subscription,
-            "state_container": args.state_container_scope,
-            "secrets_key_vault": args.secrets_key_vault_scope,
-        }
         issuer = oidc_issuer(s)
 
         self.identities: dict[str, managedidentity.UserAssignedIdentity] = {}
         self.subjects: dict[str, str] = {}
-        self.assignments: list[authorization.RoleAssignment] = []
-        principals = [(env, n.deploy_identity(env), "deploy_identity") for env in s.environments]
-        principals.append(("preview", n.preview_identity, "preview_identity"))
-        for key, identity_name, principal in principals:
+        self.assignments: list[tuple[rbac.BootstrapAssignment, authorization.RoleAssignment]] = []
+        holders = [(env, n.deploy_identity(env), env) for env in s.environments]
+        holders.append((PREVIEW, n.preview_identity, None))
+        for key, identity_name, environment in holders:
             identity = managedidentity.UserAssignedIdentity(
                 f"{name}-{key}",
                 resource_name_=identity_name,
@@ -238,7 +277,9 @@ class DeployIdentities(pulumi.ComponentResource):
                 tags={**s.tags, "environment": key},
                 opts=_child(self, depends_on=args.after),
             )
-            subject = oidc_subject(s, None if principal == "preview_identity" else key)
+            # One credential per identity: prod's trusts only the prod environment (GitHub) or
+            # the prod service connection (Azure DevOps); the preview's only pull requests.
+            subject = oidc_subject(s, environment)
             managedidentity.FederatedIdentityCredential(
                 f"{name}-{key}-oidc",
                 federated_identity_credential_resource_name=f"{s.ci_provider}-{key}",
@@ -251,34 +292,47 @@ class DeployIdentities(pulumi.ComponentResource):
             )
             self.identities[key] = identity
             self.subjects[key] = subject
-            kind = None if principal == "preview_identity" else naming.environment_kind(key)
-            for grant in rbac.bootstrap_grants_for(principal, kind):
-                self.assignments.append(self._assign(
-                    f"{name}-{key}", grant, identity, role_ids[grant.role], scopes[grant.scope],
-                ))
+
+        for assignment in rbac.bootstrap_assignments(s.environments,
+                                                     aks="aks_cluster" in args.shared_scopes):
+            identity = self.identities[assignment.holder]
+            if assignment.environment is None:
+                scope = args.shared_scopes[assignment.scope]
+            elif assignment.scope == "deploy_identity_resource":
+                scope = self.identities[assignment.environment].id
+            else:
+                scope = args.environment_scopes[assignment.environment][assignment.scope]
+            self.assignments.append((assignment, self._assign(
+                f"{name}-{assignment.holder}", assignment, identity,
+                roles.role_definition_id(args.subscription_id, assignment.role), scope,
+            )))
         self.register_outputs({
             "principal_ids": {k: i.principal_id for k, i in self.identities.items()},
         })
 
-    def _assign(self, prefix: str, grant: rbac.Grant,
+    def _assign(self, prefix: str, assignment: rbac.BootstrapAssignment,
                 identity: managedidentity.UserAssignedIdentity,
-                role_definition_id: pulumi.Input[str],
+                role_definition_id: str,
                 scope: pulumi.Input[str]) -> authorization.RoleAssignment:
-        name = pulumi.Output.all(scope, identity.principal_id, role_definition_id).apply(
-            lambda v: rbac.assignment_name(v[0] or "", v[1] or "", v[2] or "")
+        name = pulumi.Output.all(scope, identity.principal_id).apply(
+            lambda v: rbac.assignment_name(v[0] or "", v[1] or "", role_definition_id)
         )
-        conditional = grant.role == "Role Based Access Control Administrator"
-        role_slug = "".join(c if c.isalnum() else "-" for c in grant.role.lower()).strip("-")
+        role_slug = "".join(c if c.isalnum() else "-" for c in assignment.role.lower())
+        whose = assignment.environment
+        whose = f"-{whose}" if whose and not prefix.endswith(f"-{whose}") else ""
+        logical = f"{prefix}{whose}-{assignment.scope}-{role_slug}".replace("_", "-")
+        while "--" in logical:
+            logical = logical.replace("--", "-")
         return authorization.RoleAssignment(
-            f"{prefix}-{grant.scope.replace('_', '-')}-{role_slug}".replace("--", "-"),
+            logical.strip("-"),
             role_assignment_name=name,
             principal_id=identity.principal_id,
-            principal_type=grant.principal_type,
+            principal_type=rbac.PRINCIPAL_TYPES[assignment.principal],
             role_definition_id=role_definition_id,
             scope=scope,
-            description=grant.why,
-            condition=rbac.abac_condition() if conditional else None,
-            condition_version="2.0" if conditional else None,
+            description=assignment.why,
+            condition=assignment.condition,
+            condition_version=rbac.CONDITION_VERSION if assignment.condition else None,
             opts=pulumi.ResourceOptions(parent=identity),
         )
 
@@ -307,7 +361,7 @@ def run_bootstrap() -> None:
         pulumi.log.warn(message)
     names = naming.project_names(settings.slug, client.tenant_id)
 
-    group = resources.ResourceGroup(
+    platform = resources.ResourceGroup(
         "platform-rg",
         resource_group_name=names.resource_group,
         location=settings.location,
@@ -319,25 +373,20 @@ def run_bootstrap() -> None:
         lock_name="cannot-delete",
         level="CanNotDelete",
         resource_group_name=names.resource_group,
-        notes="Holds the project's Pulumi state, secrets key, deploy identities and registry.",
-        opts=pulumi.ResourceOptions(depends_on=[group]),
+        notes="Holds the project's Pulumi state, secrets keys, deploy identities and registry.",
+        opts=pulumi.ResourceOptions(depends_on=[platform]),
     )
+
+    # Every environment's resource group, created here so that each deploy identity needs (and
+    # gets) rights on its own group only.
+    groups: dict[str, EnvironmentGroup] = {}
+    for env in settings.environments:
+        groups[env] = environment_group(settings, env)
+
     backend = StateBackend(
         "state",
         StateBackendArgs(settings=settings, names=names, tenant_id=client.tenant_id,
-                         resource_group_name=names.resource_group, after=[group]),
-    )
-    identities = DeployIdentities(
-        "identities",
-        DeployIdentitiesArgs(
-            settings=settings,
-            names=names,
-            subscription_id=client.subscription_id,
-            resource_group_name=names.resource_group,
-            state_container_scope=backend.container_scope,
-            secrets_key_vault_scope=backend.key_vault.id,
-            after=[group],
-        ),
+                         resource_group_name=names.resource_group, after=[platform]),
     )
 
     if settings.shared_registry_id:
@@ -367,7 +416,7 @@ def run_bootstrap() -> None:
                 )],
             )],
             tags=settings.tags,
-            opts=pulumi.ResourceOptions(protect=True, depends_on=[group]),
+            opts=pulumi.ResourceOptions(protect=True, depends_on=[platform]),
         )
         registry_id = registry.id
 
@@ -398,14 +447,35 @@ def run_bootstrap() -> None:
             for env in settings.environments
         })
 
+    shared_scopes: dict[str, pulumi.Input[str]] = {"ml_registry": registry_id}
+    if settings.aks_cluster_id:
+        shared_scopes["aks_cluster"] = settings.aks_cluster_id
+    identities = DeployIdentities(
+        "identities",
+        DeployIdentitiesArgs(
+            settings=settings,
+            names=names,
+            subscription_id=client.subscription_id,
+            resource_group_name=names.resource_group,
+            environment_scopes={
+                env: {
+                    "resource_group": groups[env].id,
+                    "state_container": backend.container_scopes[env],
+                    "secrets_key": backend.keys[env].id,
+                }
+                for env in settings.environments
+            },
+            shared_scopes=shared_scopes,
+            after=[platform],
+        ),
+    )
+
     deploy = {env: identities.identities[env] for env in settings.environments}
-    preview = identities.identities["preview"]
+    preview = identities.identities[PREVIEW]
     pulumi.export("tenantId", client.tenant_id)
     pulumi.export("subscriptionId", client.subscription_id)
     pulumi.export("resourceGroupName", names.resource_group)
     pulumi.export("registryId", registry_id)
-    pulumi.export("stateBackendUrl", backend.backend_url)
-    pulumi.export("secretsProvider", backend.secrets_provider)
     pulumi.export("deployIdentities", {
         env: {"name": i.name, "clientId": i.client_id, "principalId": i.principal_id,
               "oidcSubject": identities.subjects[env]}
@@ -413,7 +483,34 @@ def run_bootstrap() -> None:
     })
     pulumi.export("previewIdentity", {
         "name": preview.name, "clientId": preview.client_id,
-        "principalId": preview.principal_id, "oidcSubject": identities.subjects["preview"],
+        "principalId": preview.principal_id, "oidcSubject": identities.subjects[PREVIEW],
+        "environments": [e for e in settings.environments
+                         if naming.environment_kind(e) != "prod"],
+    })
+    # Per environment: its resource group, state backend and secrets provider, and the CI
+    # variables of its deploy job (GitHub environment variables / Azure DevOps variables).
+    pulumi.export("environments", {
+        env: {
+            "kind": groups[env].kind,
+            "resourceGroupName": groups[env].name,
+            "resourceGroupId": groups[env].id,
+            "backendUrl": backend.backend_urls[env],
+            "secretsProvider": backend.secrets_providers[env],
+            "deployIdentityClientId": deploy[env].client_id,
+            "deployIdentityPrincipalId": deploy[env].principal_id,
+        }
+        for env in settings.environments
+    })
+    pulumi.export("ciVariables", {
+        env: {
+            "PULUMI_BACKEND_URL": backend.backend_urls[env],
+            "PULUMI_SECRETS_PROVIDER": backend.secrets_providers[env],
+            "AZURE_CLIENT_ID": deploy[env].client_id,
+            "AZURE_RESOURCE_GROUP": groups[env].name,
+            "AZUREML_WORKSPACE": naming.environment_names(
+                settings.slug, env, client.tenant_id).workspace,
+        }
+        for env in settings.environments
     })
     # Hand-over: what each environment stack's config needs from here.
     pulumi.export("stackConfig", {

@@ -59,6 +59,7 @@ AZURE_NAME_RULES: dict[str, re.Pattern[str]] = {
     "kubernetes_namespace": re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
     "blob_container": re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
     "identity": re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$"),
+    "key_vault_key": re.compile(r"^[a-zA-Z0-9-]{1,127}$"),
 }
 
 
@@ -191,23 +192,45 @@ class EnvironmentNames:
 
 @dataclass(frozen=True)
 class ProjectNames:
-    """Names of the resources the bootstrap creates once per project."""
+    """Names of the resources the bootstrap creates once per project. Each environment has its
+    own Pulumi state container and secrets key (so no identity of one environment can read or
+    write another's state or secrets), and its own deploy identity; the bootstrap also
+    pre-creates each environment's resource group (`environment_names(...).resource_group`)."""
 
+    slug: str
     resource_group: str
     ml_registry: str
     state_storage_account: str
-    state_container: str
     secrets_key_vault: str
     preview_identity: str
-    deploy_identity_prefix: str
 
     def deploy_identity(self, environment: str) -> str:
-        return f"{self.deploy_identity_prefix}-{environment}-deploy"
+        return f"id-{self.slug}-{environment}-deploy"
+
+    def state_container(self, environment: str) -> str:
+        return f"pulumi-state-{environment}"
+
+    def secrets_key(self, environment: str) -> str:
+        return f"pulumi-secrets-{environment}"
+
+    def environment_resource_group(self, environment: str) -> str:
+        return environment_resource_group(self.slug, environment)
 
     def as_dict(self) -> dict[str, str]:
-        names = {k: v for k, v in self.__dict__.items() if k != "deploy_identity_prefix"}
+        names = {k: v for k, v in self.__dict__.items() if k != "slug"}
+        # the longest environment name the template accepts, for the length rules
+        longest = "p" * 10
         names["deploy_identity_prod"] = self.deploy_identity("prod")
+        names["deploy_identity_longest"] = self.deploy_identity(longest)
+        names["state_container_longest"] = self.state_container(longest)
+        names["secrets_key_longest"] = self.secrets_key(longest)
+        names["environment_resource_group_longest"] = self.environment_resource_group(longest)
         return names
+
+
+def environment_resource_group(slug: str, environment: str) -> str:
+    """`rg-<slug>-<env>`: created by the bootstrap, used (never created) by the environment."""
+    return f"rg-{slug}-{environment}"
 
 
 def environment_names(slug: str, environment: str, tenant_id: str) -> EnvironmentNames:
@@ -215,7 +238,7 @@ def environment_names(slug: str, environment: str, tenant_id: str) -> Environmen
     env4 = environment[:4]
     compact = _compact(slug)
     return EnvironmentNames(
-        resource_group=f"rg-{slug}-{environment}",
+        resource_group=environment_resource_group(slug, environment),
         storage_account=f"st{compact[: 24 - 2 - len(env4) - 6]}{env4}{tag}",
         blob_container="data",
         key_vault=f"kv{compact[: 24 - 2 - len(env4) - 6]}{env4}{tag}",
@@ -233,13 +256,12 @@ def project_names(slug: str, tenant_id: str) -> ProjectNames:
     tag = suffix(tenant_id.lower(), slug)
     compact = _compact(slug)
     return ProjectNames(
+        slug=slug,
         resource_group=f"rg-{slug}-platform",
         ml_registry=f"mlr-{_trim(slug, 33 - 4 - 1 - 6)}-{tag}",
         state_storage_account=f"st{compact[: 24 - 2 - 5 - 6]}state{tag}",
-        state_container="pulumi-state",
         secrets_key_vault=f"kv{compact[: 24 - 2 - 3 - 6]}sec{tag}",
         preview_identity=f"id-{slug}-preview",
-        deploy_identity_prefix=f"id-{slug}",
     )
 
 
@@ -255,8 +277,11 @@ def check_names(names: EnvironmentNames | ProjectNames) -> list[str]:
 
 _RULE_ALIASES = {
     "state_storage_account": "storage_account",
-    "state_container": "blob_container",
+    "state_container_longest": "blob_container",
     "secrets_key_vault": "key_vault",
+    "secrets_key_longest": "key_vault_key",
     "preview_identity": "identity",
     "deploy_identity_prod": "identity",
+    "deploy_identity_longest": "identity",
+    "environment_resource_group_longest": "resource_group",
 }

@@ -46,6 +46,9 @@ PRINCIPAL_LABELS: dict[str, str] = {
     "preview_identity": "read-only preview identity (pull requests)",
 }
 
+#: Example environments for the generated per-identity tables of docs/rbac.md.
+EXAMPLE_ENVIRONMENTS = ("dev", "preprod", "prod")
+
 #: Scopes, in the order the table lists them.
 SCOPE_LABELS: dict[str, str] = {
     "resource_group": "environment resource group",
@@ -56,9 +59,9 @@ SCOPE_LABELS: dict[str, str] = {
     "ml_registry": "project Azure ML registry",
     "aks_cluster": "shared AKS cluster (when `aksClusterId` is set)",
     # bootstrap scopes
-    "subscription": "subscription",
-    "state_container": "Pulumi state blob container",
-    "secrets_key_vault": "Pulumi secrets key vault",
+    "state_container": "the environment's Pulumi state container (`pulumi-state-<env>`)",
+    "secrets_key": "the environment's Pulumi secrets key (`pulumi-secrets-<env>`)",
+    "deploy_identity_resource": "the deploy identity's own managed identity resource",
 }
 
 
@@ -140,46 +143,94 @@ ENVIRONMENT_GRANTS: tuple[Grant, ...] = tuple(
             "deploy promoted models; never publish")
 )
 
-#: Role assignments the bootstrap makes (a platform admin, once per project). `kind` says whose:
-#: "all" rows apply to every environment's deploy identity (and the preview identity), "prod"
-#: rows only to the identity of the prod-kind environment. The Role Based Access Control
-#: Administrator row carries an ABAC condition: it may only assign the roles of
-#: ENVIRONMENT_GRANTS. "Resource Lock Operator (custom)" is a custom role with only
-#: Microsoft.Authorization/locks/*, so the prod deploy identity can keep the CanNotDelete lock
-#: and no other identity can lift it.
+#: Scopes of the environment program's own rows that lie inside the environment's resource
+#: group (the deploy identity's Role Based Access Control Administrator there covers them).
+IN_RESOURCE_GROUP = ("resource_group", "workspace", "storage_account", "key_vault",
+                     "container_registry")
+#: Scopes that belong to one environment (its resource group, state container, secrets key and
+#: its deploy identity's own resource); the others (registry, AKS cluster) are shared.
+PER_ENVIRONMENT_SCOPES = ("resource_group", "state_container", "secrets_key",
+                          "deploy_identity_resource")
+
+RBAC_ADMINISTRATOR = "Role Based Access Control Administrator"
+
+#: Role assignments the bootstrap makes (a platform admin, once per project). A row's `kind`
+#: says to which environments it applies: "all" (every environment's deploy identity, each on
+#: ITS OWN environment's scopes only), or one kind. Nothing is granted at subscription scope.
+#: The Role Based Access Control Administrator rows carry an ABAC condition (see
+#: `rbac_admin_condition`): only the roles, and only the principal types, that the
+#: environment's own rows of ENVIRONMENT_GRANTS use at that scope. The preview identity holds
+#: read rights on dev and staging environments only; prod is previewed offline on pull requests.
 BOOTSTRAP_GRANTS: tuple[Grant, ...] = (
-    Grant("all", "deploy_identity", "Contributor", "subscription",
-          "create the environment's resource group and resources"),
-    Grant("all", "deploy_identity", "Role Based Access Control Administrator",
-          "subscription",
-          "create the role assignments of this table; ABAC condition limits the roles"),
-    Grant("prod", "deploy_identity", "Resource Lock Operator (custom)", "subscription",
-          "create the CanNotDelete lock on the prod resource group (prod identity only)"),
+    Grant("all", "deploy_identity", "Contributor", "resource_group",
+          "create and update the environment's resources, in its own resource group only"),
+    Grant("all", "deploy_identity", RBAC_ADMINISTRATOR, "resource_group",
+          "create the environment's role assignments; ABAC condition: only the table's roles "
+          "and principal types for this kind"),
+    Grant("all", "deploy_identity", RBAC_ADMINISTRATOR, "ml_registry",
+          "the environment's rows on the registry; same kind of ABAC condition"),
+    Grant("all", "deploy_identity", RBAC_ADMINISTRATOR, "aks_cluster",
+          "the workspace identity's rows on the cluster; same kind of ABAC condition"),
+    Grant("all", "deploy_identity", "Reader", "aks_cluster",
+          "attach the cluster as Kubernetes compute (reads the cluster)"),
     Grant("all", "deploy_identity", "Storage Blob Data Contributor", "state_container",
-          "read and write the Pulumi state"),
-    Grant("all", "deploy_identity", "Key Vault Crypto User", "secrets_key_vault",
-          "encrypt and decrypt stack secrets"),
-    Grant("all", "preview_identity", "Reader", "subscription",
-          "`pulumi preview` on pull requests reads live resources; no writes"),
-    Grant("all", "preview_identity", "Storage Blob Data Contributor", "state_container",
-          "read the Pulumi state and take its lock during a preview"),
-    Grant("all", "preview_identity", "Key Vault Crypto User", "secrets_key_vault",
-          "decrypt stack secrets during a preview"),
+          "read and write its own environment's Pulumi state (and the update lock)"),
+    Grant("all", "deploy_identity", "Key Vault Crypto User", "secrets_key",
+          "encrypt and decrypt its own environment's stack secrets"),
+    Grant("prod", "deploy_identity", "Reader", "deploy_identity_resource",
+          "the prod deployer check looks this identity up in Azure by name"),
+) + tuple(
+    _rows(("dev", "staging"), "preview_identity", "Reader", "resource_group",
+          "`pulumi preview` on pull requests reads live resources; no writes")
+    + _rows(("dev", "staging"), "preview_identity", "Storage Blob Data Reader",
+            "state_container", "read the Pulumi state; `pulumi preview` takes no lock")
+    + _rows(("dev", "staging"), "preview_identity", "Key Vault Crypto User", "secrets_key",
+            "decrypt the stack's secrets during a preview (non-prod keys only)")
 )
 
 
 def bootstrap_grants_for(principal: str, environment_kind: str | None = None) -> list[Grant]:
-    """The bootstrap rows for one identity: `deploy_identity` of an environment of the given
-    kind, or `preview_identity` (kind None)."""
+    """The bootstrap rows of one principal for an environment of the given kind."""
     return [
         g for g in BOOTSTRAP_GRANTS
         if g.principal == principal and g.kind in ("all", environment_kind)
     ]
 
 
-#: The custom role BOOTSTRAP_GRANTS refers to.
-LOCK_OPERATOR_ROLE = "Resource Lock Operator (custom)"
-LOCK_OPERATOR_ACTIONS = ("Microsoft.Authorization/locks/*",)
+@dataclass(frozen=True)
+class BootstrapAssignment:
+    """One role assignment the bootstrap makes: `holder` (an environment's deploy identity, or
+    "preview") holds `role` on `scope`, which belongs to `environment` (None: a shared scope)."""
+
+    holder: str
+    principal: str  # deploy_identity | preview_identity
+    role: str
+    scope: str
+    environment: str | None
+    why: str
+    condition: str | None = None
+
+
+def bootstrap_assignments(environments: list[str], *, aks: bool) -> list[BootstrapAssignment]:
+    """Every role assignment the bootstrap makes for these environments, in order. The
+    bootstrap creates exactly these; docs/rbac.md shows them; tests compare the two."""
+    from blueprint_infra.naming import environment_kind
+
+    found: list[BootstrapAssignment] = []
+    for env in environments:
+        kind = environment_kind(env)
+        for g in bootstrap_grants_for("deploy_identity", kind):
+            if g.scope == "aks_cluster" and not aks:
+                continue
+            condition = (rbac_admin_condition(kind, g.scope)
+                         if g.role == RBAC_ADMINISTRATOR else None)
+            owner = env if g.scope in PER_ENVIRONMENT_SCOPES else None
+            found.append(BootstrapAssignment(env, g.principal, g.role, g.scope, owner, g.why,
+                                             condition))
+    for env in environments:
+        for g in bootstrap_grants_for("preview_identity", environment_kind(env)):
+            found.append(BootstrapAssignment("preview", g.principal, g.role, g.scope, env, g.why))
+    return found
 
 
 def grants_for(kind: str) -> list[Grant]:
@@ -190,8 +241,26 @@ def grants_for(kind: str) -> list[Grant]:
 
 
 def assignable_role_ids() -> list[str]:
-    """The role GUIDs the deploy identity may assign (its ABAC condition lists exactly these)."""
+    """Every role GUID some environment's deploy identity may assign somewhere."""
     return sorted({roles.ROLE_IDS[g.role] for g in ENVIRONMENT_GRANTS})
+
+
+def assignable(kind: str, scope: str) -> dict[str, list[str]]:
+    """What the deploy identity of a `kind` environment may assign at a bootstrap `scope`
+    (resource_group: everything inside the group; ml_registry; aks_cluster): principal type ->
+    role GUIDs, straight from that kind's rows of ENVIRONMENT_GRANTS.
+
+    Raises ValueError if a prod row would let a non-ServicePrincipal hold a write role: the
+    condition must never allow what the prod policy forbids."""
+    scopes = IN_RESOURCE_GROUP if scope == "resource_group" else (scope,)
+    allowed: dict[str, set[str]] = {}
+    for g in grants_for(kind):
+        if g.scope not in scopes:
+            continue
+        if kind == "prod" and not g.read_only and g.principal_type != "ServicePrincipal":
+            raise ValueError(f"prod row {g} gives a {g.principal_type} a write role")
+        allowed.setdefault(g.principal_type, set()).add(roles.ROLE_IDS[g.role])
+    return {ptype: sorted(ids) for ptype, ids in sorted(allowed.items())}
 
 
 def assignment_name(scope: str, principal_id: str, role_definition_id: str) -> str:
@@ -200,18 +269,45 @@ def assignment_name(scope: str, principal_id: str, role_definition_id: str) -> s
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 
-def abac_condition(role_ids: list[str] | None = None) -> str:
-    """ABAC condition (version 2.0) for Role Based Access Control Administrator: it may only
-    write or delete assignments of the listed roles."""
-    ids = ", ".join(role_ids or assignable_role_ids())
+# ABAC condition syntax, from Microsoft's "Examples to delegate Azure role assignment management
+# with conditions" (learn.microsoft.com/azure/role-based-access-control/
+# delegate-role-assignments-examples, "Constrain roles and principal types"): the write action
+# is checked on @Request[...] attributes and the delete action on @Resource[...] attributes;
+# role ids compare with `ForAnyOfAnyValues:GuidEquals {guid, ...}`, principal types with
+# `ForAnyOfAnyValues:StringEqualsIgnoreCase {'User', 'Group'}`
+# (`@Request[Microsoft.Authorization/roleAssignments:PrincipalType]`); three or more
+# expressions need parentheses (conditions-format, "Grouping and precedence"); condition
+# version "2.0"; a condition may be up to 8 KB (conditions-faq).
+CONDITION_VERSION = "2.0"
+CONDITION_MAX_LENGTH = 8 * 1024
+
+
+def abac_condition(allowed: dict[str, list[str]]) -> str:
+    """ABAC condition for Role Based Access Control Administrator: it may write or delete only
+    assignments whose (principal type, role) pair is in `allowed` (principal type -> role
+    GUIDs)."""
+    if not allowed:
+        raise ValueError("an RBAC Administrator condition needs at least one allowed role")
+
+    def pairs(source: str) -> str:
+        attr = f"@{source}[Microsoft.Authorization/roleAssignments:"
+        return " OR ".join(
+            f"({attr}RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{', '.join(ids)}}} AND "
+            f"{attr}PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{ptype}'}})"
+            for ptype, ids in allowed.items()
+        )
+
     return (
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
-        "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
-        f"ForAnyOfAnyValues:GuidEquals {{{ids}}})) AND "
+        f"({pairs('Request')})) AND "
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
-        "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
-        f"ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
+        f"({pairs('Resource')}))"
     )
+
+
+def rbac_admin_condition(kind: str, scope: str) -> str:
+    """The condition on a `kind` deploy identity's RBAC Administrator assignment at `scope`."""
+    return abac_condition(assignable(kind, scope))
 
 
 # --- the Markdown page ------------------------------------------------------------------------
@@ -259,18 +355,89 @@ def render_markdown() -> str:
     ]
     for kind in KINDS:
         lines += [f"## {kind}", ""] + _table(grants_for(kind)) + [""]
-    lines += [
+    lines += _bootstrap_markdown()
+    return "\n".join(lines)
+
+
+def _bootstrap_markdown() -> list[str]:
+    from blueprint_infra.naming import environment_kind
+
+    envs = list(EXAMPLE_ENVIRONMENTS)
+    assignments = bootstrap_assignments(envs, aks=True)
+    lines = [
         "## Bootstrap (once per project, by a platform admin)",
         "",
-        "Each environment's deploy identity and the read-only preview identity are user-assigned",
-        "managed identities with OIDC federated credentials (no secrets). The Role Based Access",
-        "Control Administrator assignment carries an ABAC condition that lets it assign only",
-        "these roles: "
-        + ", ".join(sorted({g.role for g in ENVIRONMENT_GRANTS}))
-        + ".",
+        "The bootstrap pre-creates every environment's resource group `rg-<slug>-<env>` (prod:",
+        "with a CanNotDelete lock), one Pulumi state container and one secrets key per",
+        "environment, one deploy identity per environment and a read-only preview identity",
+        "(user-assigned managed identities with one OIDC federated credential each, no",
+        "secrets). Nothing is granted at subscription scope. Each deploy identity holds rights",
+        "on its own environment's resource group, state container and secrets key only, plus",
+        "conditioned Role Based Access Control Administrator rights on the shared registry (and",
+        "cluster) for its environment's rows there. Every Role Based Access Control",
+        "Administrator assignment carries an ABAC condition (version 2.0) that allows writing or",
+        "deleting only assignments of the roles AND principal types its environment's rows use",
+        "at that scope; in prod every role that is not read-only may go to a ServicePrincipal",
+        "only. The preview identity reads dev and staging environments only; prod is previewed",
+        "offline (`blueprint plan`) on pull requests.",
         "",
-    ] + _table(list(BOOTSTRAP_GRANTS), show_kind=True) + [""]
-    return "\n".join(lines)
+    ] + _table(list(BOOTSTRAP_GRANTS), show_kind=True) + [
+        "",
+        "### Each identity, for environments " + ", ".join(envs) + " (with a shared AKS cluster)",
+        "",
+        "Generated from `bootstrap_assignments`, the list the bootstrap program creates.",
+        "\"environment\" is whose scope it is; \"shared\" scopes (registry, cluster) belong to no",
+        "environment.",
+        "",
+    ]
+    holders = [*envs, "preview"]
+    for holder in holders:
+        title = "preview identity" if holder == "preview" else (
+            f"deploy identity of `{holder}` ({environment_kind(holder)})")
+        lines += [
+            f"#### {title}",
+            "",
+            "| role | scope | environment | ABAC condition allows assigning |",
+            "|---|---|---|---|",
+        ]
+        for a in assignments:
+            if a.holder != holder:
+                continue
+            allowed = "; ".join(
+                f"{ptype}: " + ", ".join(roles.role_name(i) for i in ids)
+                for ptype, ids in (assignable(environment_kind(holder), a.scope).items()
+                                   if a.condition else [])
+            ) or "-"
+            lines.append(f"| {a.role} | {SCOPE_LABELS[a.scope]} | {a.environment or 'shared'} |"
+                         f" {allowed} |")
+        lines.append("")
+    prod_envs = [e for e in envs if environment_kind(e) == "prod"]
+    lines += [
+        "### Rights in prod",
+        "",
+        "Every right any bootstrap identity holds on a scope that belongs to a prod environment",
+        "(" + ", ".join(f"`{e}`" for e in prod_envs) + "): its resource group, state",
+        "container, secrets key or deploy identity. \"none\" means none at all.",
+        "",
+        "| identity | rights in prod |",
+        "|---|---|",
+    ]
+    for holder in holders:
+        label = "preview identity" if holder == "preview" else (
+            f"deploy identity of `{holder}` ({environment_kind(holder)})")
+        rights = [f"{a.role} on {SCOPE_LABELS[a.scope]} of `{a.environment}`"
+                  for a in rights_in_prod(assignments, holder)]
+        lines.append(f"| {label} | {'; '.join(rights) or 'none'} |")
+    return lines + [""]
+
+
+def rights_in_prod(assignments: list[BootstrapAssignment],
+                   holder: str) -> list[BootstrapAssignment]:
+    """The assignments of `holder` on scopes that belong to a prod-kind environment."""
+    from blueprint_infra.naming import environment_kind
+
+    return [a for a in assignments if a.holder == holder and a.environment is not None
+            and environment_kind(a.environment) == "prod"]
 
 
 if __name__ == "__main__":  # pragma: no cover - the docs page generator
