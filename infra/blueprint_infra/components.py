@@ -1,8 +1,10 @@
 """The environment program's components: one per concern.
 
-- `MlEnvironment` (`blueprint:index:MlEnvironment`): resource group, storage, key vault, Log
-  Analytics, Application Insights, container registry, the Azure ML workspace wired to them, a
-  CPU cluster that scales to zero, and in prod the CanNotDelete lock and `protect`.
+- `MlEnvironment` (`blueprint:index:MlEnvironment`): storage, key vault, Log Analytics,
+  Application Insights, container registry, the Azure ML workspace wired to them, a CPU cluster
+  that scales to zero, and in prod `protect`. All in the environment's resource group, which the
+  bootstrap created (with prod's CanNotDelete lock): this program only uses it by name, so the
+  deploy identity needs no rights above its own group.
 - `AccessControl` (`blueprint:index:AccessControl`): the role assignments of `rbac.py` for the
   environment's kind, with deterministic names.
 - `KubernetesAttach` (`blueprint:index:KubernetesAttach`): a shared AKS cluster attached as
@@ -23,7 +25,6 @@ from pulumi_azure_native import (
     containerregistry,
     keyvault,
     operationalinsights,
-    resources,
     storage,
 )
 from pulumi_azure_native import (
@@ -46,6 +47,7 @@ class MlEnvironmentArgs:
     settings: EnvironmentSettings
     names: EnvironmentNames
     tenant_id: str
+    subscription_id: str
 
 
 class MlEnvironment(pulumi.ComponentResource):
@@ -61,18 +63,15 @@ class MlEnvironment(pulumi.ComponentResource):
         # Children take names, not the parents' Outputs, plus an explicit dependency: the inputs
         # are then known in every preview and under any mock engine.
         def in_group(*after: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
-            return _child(self, depends_on=[self.resource_group, *after], **kwargs)
+            return _child(self, depends_on=list(after), **kwargs)
 
         # Stateful resources in prod cannot be deleted by a `pulumi up` or `destroy` by mistake.
 
-        self.resource_group = resources.ResourceGroup(
-            f"{name}-rg",
-            resource_group_name=n.resource_group,
-            location=s.location,
-            tags=tags,
-            opts=_child(self, protect=prod),
-        )
+        # The bootstrap created the group (and prod's lock); it is used here by name only.
         rg_name = n.resource_group
+        self.resource_group_id = (
+            f"/subscriptions/{args.subscription_id}/resourceGroups/{rg_name}"
+        )
 
         self.storage_account = storage.StorageAccount(
             f"{name}-storage",
@@ -217,18 +216,6 @@ class MlEnvironment(pulumi.ComponentResource):
             opts=in_group(self.workspace),
         )
 
-        self.lock: authorization.ManagementLockAtResourceGroupLevel | None = None
-        if prod:
-            self.lock = authorization.ManagementLockAtResourceGroupLevel(
-                f"{name}-no-delete",
-                lock_name="cannot-delete",
-                level="CanNotDelete",
-                resource_group_name=rg_name,
-                notes="Prod: nothing here is deleted outside a reviewed change that removes "
-                "this lock first.",
-                opts=in_group(self.workspace, self.compute_cluster),
-            )
-
         self.register_outputs({
             "resource_group_name": rg_name,
             "workspace_name": n.workspace,
@@ -239,7 +226,7 @@ class MlEnvironment(pulumi.ComponentResource):
     def scopes(self) -> dict[str, pulumi.Input[str]]:
         """The RBAC table's environment scopes, as resource ids."""
         return {
-            "resource_group": self.resource_group.id,
+            "resource_group": self.resource_group_id,
             "workspace": self.workspace.id,
             "storage_account": self.storage_account.id,
             "key_vault": self.key_vault.id,

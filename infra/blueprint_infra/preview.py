@@ -6,9 +6,10 @@ every registration, and returns what `pulumi up` would have sent to Azure: every
 token, logical name, camelCase inputs, `protect`), every invoke, the stack outputs, the role
 assignments as a matrix, the policy violations, and the refusal or config error if any.
 
-The mock answers `azure-native:authorization:getClientConfig` (the only invoke the programs
-make) with the given deploying identity, and returns ARM-like ids so role assignment scopes read
-like Azure's. Nothing touches the network. Several stacks can be previewed in one process.
+The mock answers `azure-native:authorization:getClientConfig` with the given deploying
+identity and `azure-native:managedidentity:getUserAssignedIdentity` (the prod deployer check)
+with `azure_identities`, and returns ARM-like ids so role assignment scopes read like Azure's.
+Nothing touches the network. Several stacks can be previewed in one process.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FAKE_CLIENT_ID = "c1c1c1c1-0000-4000-8000-000000000004"
 _NAMESPACE = uuid.UUID("4f6c9a1e-3b52-4d0a-9a57-0d1b5e7c2a10")
 
 CLIENT_CONFIG_TOKEN = "azure-native:authorization:getClientConfig"
+IDENTITY_LOOKUP_TOKEN = "azure-native:managedidentity:getUserAssignedIdentity"
 
 
 @dataclass
@@ -118,8 +120,11 @@ class RecordingMocks:
     """Pulumi mocks that answer like Azure would (ids, identities) and record every call."""
 
     def __init__(self, *, object_id: str, tenant_id: str, subscription_id: str,
-                 client_id: str = FAKE_CLIENT_ID):
+                 client_id: str = FAKE_CLIENT_ID,
+                 identity_principal_ids: dict[str, str] | None = None):
         self.object_id = object_id
+        #: what "Azure" answers for a managed identity looked up by name (else a stable id)
+        self.identity_principal_ids = dict(identity_principal_ids or {})
         self.tenant_id = tenant_id
         self.subscription_id = subscription_id
         self.client_id = client_id
@@ -176,6 +181,19 @@ class RecordingMocks:
                 "subscriptionId": self.subscription_id,
                 "tenantId": self.tenant_id,
             }
+        if args.token == IDENTITY_LOOKUP_TOKEN:
+            name = str(args.args.get("resourceName", ""))
+            resource_id = (f"/subscriptions/{self.subscription_id}/resourceGroups/"
+                           f"{args.args.get('resourceGroupName', '')}/providers/"
+                           f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+            return {
+                "id": resource_id,
+                "name": name,
+                "principalId": self.identity_principal_ids.get(
+                    name, _stable_uuid("mi", resource_id)),
+                "clientId": _stable_uuid("client", resource_id),
+                "tenantId": self.tenant_id,
+            }
         return {}
 
 
@@ -229,8 +247,13 @@ def preview_stack(
     dry_run: bool = True,
     tenant_id: str = FAKE_TENANT_ID,
     subscription_id: str = FAKE_SUBSCRIPTION_ID,
+    azure_identities: dict[str, str] | None = None,
 ) -> PreviewResult:
-    """Run `infra_dir/__main__.py` for `stack` under mocks; see the module docstring."""
+    """Run `infra_dir/__main__.py` for `stack` under mocks; see the module docstring.
+
+    `azure_identities` (identity name -> principal id) is what Azure holds; by default the
+    stack's own deploy identity has the principal id its stack file configures (offline there is
+    no Azure to ask, so the reviewed file stands in for the bootstrap's output)."""
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime.stack import run_pulumi_func
@@ -240,8 +263,13 @@ def preview_stack(
     project, config = read_stack_config(infra_dir, stack)
     configured = config.get(f"{project}:deployerObjectId") or None
     deploying = (deploying_object_id or configured or FAKE_ENGINEER_OBJECT_ID).lower()
+    identities = {}
+    if configured:
+        own = naming.project_names(project, tenant_id).deploy_identity(stack)
+        identities[own] = configured.lower()
     mocks = RecordingMocks(object_id=deploying, tenant_id=tenant_id,
-                           subscription_id=subscription_id)
+                           subscription_id=subscription_id,
+                           identity_principal_ids={**identities, **(azure_identities or {})})
 
     _reset_runtime()
     pulumi.runtime.set_all_config(config)

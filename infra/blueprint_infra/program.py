@@ -8,15 +8,23 @@ The generated `.cloud/infra/__main__.py` is only::
 Order matters: config is validated, then the deploying identity is checked, and only then is
 any Azure resource registered. A refusal or a config error is a `pulumi.RunError` with one line.
 
+The environment's resource group (and prod's CanNotDelete lock) belong to the bootstrap; this
+program creates everything inside that group and never the group itself.
+
 Invokes (a preview must answer them, offline too): `azure-native:authorization:getClientConfig`
 (tenant for names and the key vault, subscription for role definition ids and the registry id,
-object id for the prod deployer check). Nothing else.
+object id of the token's caller for the prod deployer check) and, for a prod-kind stack only,
+`azure-native:managedidentity:getUserAssignedIdentity` (the bootstrap's deploy identity of this
+environment, `id-<slug>-<env>-deploy` in `rg-<slug>-platform`, whose principal id is the only
+caller the check accepts). Nothing else.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
-from pulumi_azure_native import authorization
+from pulumi_azure_native import authorization, managedidentity
 
 from blueprint_infra import naming
 from blueprint_infra.components import (
@@ -53,39 +61,80 @@ def load_settings() -> EnvironmentSettings:
     return settings
 
 
-def deployer_check(settings: EnvironmentSettings, deploying_object_id: str | None,
-                   stack: str, dry_run: bool) -> str:
-    """Prod is deployed only by the configured deploy identity.
+@dataclass(frozen=True)
+class ExpectedDeployer:
+    """The bootstrap's deploy identity of this environment, as Azure reports it."""
 
-    Returns a one-line report; on a real update (not a preview) of a prod stack raises
-    `pulumi.RunError` naming both identities when they differ, or when the configured deployer
-    is still the `--defaults` placeholder. Previews report instead of refusing.
+    identity_name: str
+    resource_group: str
+    principal_id: str  # "" when the lookup failed
+    problem: str = ""  # why the lookup failed
+
+
+def lookup_deployer(settings: EnvironmentSettings, tenant_id: str) -> ExpectedDeployer:
+    """Ask Azure (not the stack config) for the principal id of `id-<slug>-<env>-deploy` in
+    `rg-<slug>-platform`. A command-line `-c` cannot change what this returns."""
+    project = naming.project_names(settings.slug, tenant_id)
+    name = project.deploy_identity(settings.environment)
+    try:
+        found = managedidentity.get_user_assigned_identity(
+            resource_group_name=project.resource_group, resource_name=name
+        )
+        principal = (found.principal_id or "").lower()
+        problem = "" if principal else "Azure returned no principal id"
+    except Exception as error:  # noqa: BLE001 - any failure means: no proof, so no deployment
+        principal, problem = "", f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    return ExpectedDeployer(name, project.resource_group, principal, problem)
+
+
+def deployer_check(settings: EnvironmentSettings, deploying_object_id: str | None,
+                   expected: ExpectedDeployer | None, stack: str, dry_run: bool) -> str:
+    """Prod is deployed only by the bootstrap's deploy identity of this environment.
+
+    Three ids must agree: the caller in the token (`deploying_object_id`, from
+    `get_client_config`), the principal id Azure reports for the deploy identity the bootstrap
+    created (`expected`, looked up by its derived name), and `deployerObjectId` in the stack
+    config. Overriding the config (`pulumi up -c <project>:deployerObjectId=<me>`) therefore
+    cannot pass: Azure's answer does not change. Returns a one-line report; on a real update
+    (not a preview) of a prod stack raises `pulumi.RunError` when they disagree, when the
+    lookup failed, or when the configured deployer is the `--defaults` placeholder. Previews
+    report instead of refusing.
     """
     deploying = (deploying_object_id or "").lower() or "<unknown>"
     key = f"{settings.project}:deployerObjectId"
     if settings.kind != "prod":
         return f"not enforced ({settings.kind} stack); deploying identity {deploying}"
     configured = settings.deployer_object_id
+    problem = ""
     if naming.is_placeholder(configured):
         problem = (
             f"{key} is the placeholder {naming.PLACEHOLDER_GUID}; set it to the prod deploy "
-            "identity's object id (bootstrap output deployIdentities.prod.principalId)"
+            "identity's object id (bootstrap output deployIdentities.<env>.principalId)"
         )
-        if dry_run:
-            return f"preview only: {problem}; a real update would be refused"
-        raise pulumi.RunError(f"refusing to deploy prod stack {stack!r}: {problem}")
-    if deploying != configured:
+    elif expected is None or not expected.principal_id:
+        reason = expected.problem if expected else "not looked up"
+        where = (f"{expected.identity_name} in {expected.resource_group}" if expected
+                 else "the bootstrap's deploy identity")
+        problem = f"could not look up the prod deploy identity {where} in Azure ({reason})"
+    elif expected.principal_id != configured:
+        problem = (
+            f"{key} {configured} is not the principal id of the bootstrap's deploy identity "
+            f"{expected.identity_name} ({expected.principal_id}, looked up in Azure)"
+        )
+    elif deploying != expected.principal_id:
         problem = (
             f"deploying identity {deploying} is not the configured prod deployer {configured} "
-            f"({key})"
+            f"({key}; Azure's {expected.identity_name})"
         )
+    if problem:
         if dry_run:
             return f"preview: {problem}; a real update would be refused"
         raise pulumi.RunError(
             f"refusing to deploy prod stack {stack!r}: {problem}. Only the prod deploy "
             "identity (CI) may run `pulumi up` on prod."
         )
-    return f"ok: deploying identity {deploying} is the configured prod deployer"
+    return (f"ok: deploying identity {deploying} is the prod deploy identity "
+            f"{expected.identity_name} and the configured deployer")
 
 
 def registry_id(settings: EnvironmentSettings, subscription_id: str, tenant_id: str) -> str:
@@ -103,7 +152,8 @@ def run_environment() -> None:
     settings = load_settings()
     client = authorization.get_client_config()
     dry_run = pulumi.runtime.is_dry_run()
-    check = deployer_check(settings, client.object_id, pulumi.get_stack(), dry_run)
+    expected = lookup_deployer(settings, client.tenant_id) if settings.is_prod else None
+    check = deployer_check(settings, client.object_id, expected, pulumi.get_stack(), dry_run)
     if dry_run and not check.startswith(("ok", "not enforced")):
         pulumi.log.warn(check)
     if naming.is_placeholder(settings.data_scientists_group_id) and settings.kind != "prod":
@@ -122,7 +172,8 @@ def run_environment() -> None:
 
     env = MlEnvironment(
         settings.environment,
-        MlEnvironmentArgs(settings=settings, names=names, tenant_id=client.tenant_id),
+        MlEnvironmentArgs(settings=settings, names=names, tenant_id=client.tenant_id,
+                          subscription_id=client.subscription_id),
     )
     scopes = dict(env.scopes())
     scopes["ml_registry"] = registry_id(settings, client.subscription_id, client.tenant_id)

@@ -25,8 +25,10 @@ class EchoMocks(pulumi.runtime.Mocks):
         return [f"{args.name}_id", args.inputs]
 
     def call(self, args):
+        # getClientConfig: the caller; getUserAssignedIdentity (prod deployer check): Azure
+        # says the prod deploy identity is DEPLOYER.
         return {"objectId": self.object_id, "tenantId": "tenant-1",
-                "subscriptionId": "sub-1", "clientId": "client-1"}
+                "subscriptionId": "sub-1", "clientId": "client-1", "principalId": DEPLOYER}
 
 
 def run_plain(infra, stack, object_id, *, preview=False):
@@ -68,11 +70,12 @@ def test_prod_runs_for_the_deployer_and_refuses_a_stranger(infra):
     assert error is None
     types = {t for t, _, _ in resources}
     assert "azure-native:machinelearningservices:Workspace" in types
-    assert "azure-native:authorization:ManagementLockAtResourceGroupLevel" in types
-    # every child carries the resource group's name even though the mock returns no `name`
+    # the bootstrap owns the resource group and prod's lock
+    assert "azure-native:authorization:ManagementLockAtResourceGroupLevel" not in types
+    assert "azure-native:resources:ResourceGroup" not in types
+    # every resource carries the resource group's name even though the mock returns no `name`
     for token, name, inputs in resources:
-        if token not in ("azure-native:authorization:RoleAssignment",
-                         "azure-native:resources:ResourceGroup"):
+        if token != "azure-native:authorization:RoleAssignment":
             assert inputs.get("resourceGroupName") == "rg-churn-model-prod", name
     for token, _, inputs in resources:
         if token == "azure-native:authorization:RoleAssignment" and inputs.get(

@@ -38,8 +38,10 @@ WORKSPACE = f"{AZ}machinelearningservices:Workspace"
 COMPUTE = f"{AZ}machinelearningservices:Compute"
 ASSIGNMENT = f"{AZ}authorization:RoleAssignment"
 LOCK = f"{AZ}authorization:ManagementLockAtResourceGroupLevel"
-TAGGABLE = {RG, STORAGE, VAULT, LOGS, APPI, ACR, WORKSPACE, COMPUTE}
-STATEFUL = {RG, STORAGE, VAULT, LOGS, ACR, WORKSPACE}
+TAGGABLE = {STORAGE, VAULT, LOGS, APPI, ACR, WORKSPACE, COMPUTE}
+STATEFUL = {STORAGE, VAULT, LOGS, ACR, WORKSPACE}
+LOOKUP = "azure-native:managedidentity:getUserAssignedIdentity"
+PROD_IDENTITY = f"id-{SLUG}-prod-deploy"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 KIND_OF = {"dev": "dev", "preprod": "staging", "prod": "prod"}
 
@@ -80,10 +82,16 @@ def test_inventory_per_kind(project, env, aks):
     counts: dict[str, int] = {}
     for r in azure(result):
         counts[r.type] = counts.get(r.type, 0) + 1
-    for token in (RG, STORAGE, CONTAINER, VAULT, LOGS, APPI, ACR, WORKSPACE):
+    for token in (STORAGE, CONTAINER, VAULT, LOGS, APPI, ACR, WORKSPACE):
         assert counts.get(token) == 1, token
     assert counts[COMPUTE] == (2 if aks else 1)
-    assert counts.get(LOCK, 0) == (1 if env == "prod" else 0)
+    # the bootstrap creates the resource group (and prod's lock); the stack only uses it
+    assert RG not in counts and LOCK not in counts
+    group = naming.environment_names(SLUG, env, FAKE_TENANT_ID).resource_group
+    for r in azure(result):
+        if r.type != ASSIGNMENT:
+            assert r.properties.get("resourceGroupName") == group, r.name
+    assert result.outputs["resourceGroupName"] == group
     # the environment stacks never create the registry or the cluster extension (bootstrap's)
     assert not result.of_type(f"{AZ}machinelearningservices:Registry")
     assert not result.of_type(f"{AZ}kubernetesconfiguration:Extension")
@@ -251,6 +259,49 @@ def test_placeholder_deployer_is_refused_for_real_and_accepted_in_a_preview(proj
     assert preview.error is None and "placeholder" in preview.outputs["deployerCheck"]
 
 
+ATTACKER = "66666666-6666-4666-8666-666666666666"
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_overriding_the_configured_deployer_cannot_pass(project, dry_run):
+    # `pulumi up -c churn-model:deployerObjectId=<attacker>` run as the attacker: config and
+    # caller agree, but Azure still says the prod deploy identity is DEPLOYER.
+    infra = project({"prod": stack_config("prod", "prod", deployer=ATTACKER)})
+    result = preview_stack(infra, "prod", deploying_object_id=ATTACKER, dry_run=dry_run,
+                           azure_identities={PROD_IDENTITY: DEPLOYER})
+    if dry_run:
+        assert result.error is None
+        report = result.outputs["deployerCheck"]
+        assert ATTACKER in report and DEPLOYER in report and "refused" in report
+        return
+    assert result.error is not None and "\n" not in result.error
+    assert ATTACKER in result.error and DEPLOYER in result.error
+    assert PROD_IDENTITY in result.error and f"{SLUG}:deployerObjectId" in result.error
+    assert azure(result) == []
+
+
+@pytest.mark.parametrize(("azure_says", "caller", "expected"), [
+    (STRANGER, DEPLOYER, "is not the principal id of the bootstrap's deploy identity"),
+    ("", DEPLOYER, "could not look up the prod deploy identity"),
+    (DEPLOYER, STRANGER, "is not the configured prod deployer"),
+])
+def test_prod_needs_token_azure_and_config_to_agree(project, azure_says, caller, expected):
+    infra = project({"prod": stack_config("prod", "prod")})
+    result = preview_stack(infra, "prod", deploying_object_id=caller, dry_run=False,
+                           azure_identities={PROD_IDENTITY: azure_says})
+    assert result.error is not None and expected in result.error, result.error
+    assert "\n" not in result.error and azure(result) == []
+
+
+def test_prod_passes_when_token_azure_and_config_agree(project):
+    infra = project({"prod": stack_config("prod", "prod")})
+    result = preview_stack(infra, "prod", deploying_object_id=DEPLOYER, dry_run=False,
+                           azure_identities={PROD_IDENTITY: DEPLOYER.upper()})
+    assert result.error is None
+    assert result.outputs["deployerCheck"].startswith("ok") and PROD_IDENTITY in (
+        result.outputs["deployerCheck"])
+
+
 @pytest.mark.parametrize(
     ("environment", "stack_kind", "key", "expected"),
     [
@@ -277,7 +328,11 @@ def test_a_stack_may_be_stricter_than_its_name(project):
     infra = project({"preprod": stack_config("preprod", "prod")})
     result = preview_stack(infra, "preprod", deploying_object_id=DEPLOYER, dry_run=False)
     assert result.error is None and result.kind == "prod"
-    assert result.of_type(LOCK)
+    assert one(result, WORKSPACE)["hbiWorkspace"] is True
+    assert one(result, STORAGE) and all(r.protect for r in azure(result) if r.type in STATEFUL)
+    # a prod-kind stack is checked against its own environment's deploy identity
+    [lookup] = [i for i in result.invokes if i["token"] == LOOKUP]
+    assert lookup["args"]["resourceName"] == f"id-{SLUG}-preprod-deploy"
 
 
 @pytest.mark.parametrize("env", ["dev", "preprod"])
@@ -314,10 +369,7 @@ def test_secure_defaults(project, env):
     for r in azure(result):
         if r.type in STATEFUL:
             assert r.protect is prod, (r.type, r.protect)
-    if prod:
-        lock = one(result, LOCK)
-        assert lock["level"] == "CanNotDelete"
-        assert lock["resourceGroupName"] == one(result, RG)["resourceGroupName"]
+    assert not result.of_type(LOCK)  # prod's lock is the bootstrap's (test_bootstrap.py)
 
 
 def test_public_network_access_is_configurable_per_environment(project):
@@ -349,7 +401,6 @@ NAME_FIELDS = {
     WORKSPACE: ("workspaceName", "workspace"),
     LOGS: ("workspaceName", "log_analytics"),
     APPI: ("resourceName", "app_insights"),
-    RG: ("resourceGroupName", "resource_group"),
     CONTAINER: ("containerName", "blob_container"),
 }
 
@@ -370,6 +421,8 @@ def test_recorded_names_follow_azure_rules(project, slug, env):
     for token, (key, rule) in NAME_FIELDS.items():
         name = one(result, token)[key]
         assert naming.AZURE_NAME_RULES[rule].match(name), (rule, name)
+    assert naming.AZURE_NAME_RULES["resource_group"].match(
+        one(result, WORKSPACE)["resourceGroupName"])
     for compute in result.of_type(COMPUTE):
         rule = ("kubernetes_compute" if compute.properties["properties"]["computeType"]
                 == "Kubernetes" else "compute_cluster")
@@ -407,9 +460,18 @@ def test_two_runs_give_identical_inputs(project, env):
     assert first.outputs == second.outputs
 
 
-def test_only_invoke_is_get_client_config(project):
-    result = run(project, "prod", aks=True, deploying=DEPLOYER)
-    assert {i["token"] for i in result.invokes} == {"azure-native:authorization:getClientConfig"}
+@pytest.mark.parametrize("env", ["dev", "preprod", "prod"])
+def test_invokes_are_client_config_and_for_prod_the_identity_lookup(project, env):
+    result = run(project, env, aks=True, deploying=DEPLOYER)
+    tokens = [i["token"] for i in result.invokes]
+    if env != "prod":
+        assert tokens == ["azure-native:authorization:getClientConfig"]
+        return
+    assert tokens == ["azure-native:authorization:getClientConfig", LOOKUP]
+    assert result.invokes[1]["args"] == {
+        "resourceGroupName": naming.project_names(SLUG, FAKE_TENANT_ID).resource_group,
+        "resourceName": PROD_IDENTITY,
+    }
 
 
 # --- bad config ------------------------------------------------------------------------------
