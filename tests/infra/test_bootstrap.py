@@ -1,5 +1,8 @@
-"""The bootstrap program under mocks: deploy identities with OIDC trust and no secrets, a
-read-only preview identity, their role assignments, the state backend, the registry."""
+"""The bootstrap program under mocks: every environment's resource group (prod: locked), deploy
+identities with OIDC trust and no secrets, each holding rights on its own environment only, a
+read-only preview identity for dev and staging, per-environment state containers and secrets
+keys, the registry. Assertions are on the recorded role assignments: principal, role, scope,
+condition."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ AZ = "azure-native:"
 IDENTITY = f"{AZ}managedidentity:UserAssignedIdentity"
 FEDERATED = f"{AZ}managedidentity:FederatedIdentityCredential"
 ASSIGNMENT = f"{AZ}authorization:RoleAssignment"
+RESOURCE_GROUP = f"{AZ}resources:ResourceGroup"
+LOCK = f"{AZ}authorization:ManagementLockAtResourceGroupLevel"
 SUBSCRIPTION_SCOPE = f"/subscriptions/{SUBSCRIPTION}"
 ADO_ORG = "abcdef01-2345-4678-9abc-def012345678"
 
@@ -41,14 +46,6 @@ def run(project, *, dry_run=False, **overrides):
     return preview_stack(infra, "platform", dry_run=dry_run)
 
 
-def identities(result) -> dict[str, str]:
-    """identity name -> principal id (as the mock engine assigned it)."""
-    return {
-        d["name"]: d["principalId"]
-        for d in [*result.outputs["deployIdentities"].values(), result.outputs["previewIdentity"]]
-    }
-
-
 def test_one_deploy_identity_per_environment_and_a_preview_identity(project):
     result = run(project)
     assert result.error is None
@@ -60,18 +57,26 @@ def test_one_deploy_identity_per_environment_and_a_preview_identity(project):
         assert naming.AZURE_NAME_RULES["identity"].match(name)
 
 
+def credentials_by_identity(result) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for r in result.of_type(FEDERATED):
+        found.setdefault(r.properties["resourceName"], []).append(r.properties)
+    return found
+
+
 def test_github_oidc_subjects_and_no_secrets(project):
     result = run(project)
-    creds = {r.properties["federatedIdentityCredentialResourceName"]: r.properties
-             for r in result.of_type(FEDERATED)}
-    subjects = {c["subject"] for c in creds.values()}
-    assert subjects == {
-        "repo:contoso/churn-model:environment:dev",
-        "repo:contoso/churn-model:environment:preprod",
-        "repo:contoso/churn-model:environment:prod",
-        "repo:contoso/churn-model:pull_request",
+    names = naming.project_names(SLUG, FAKE_TENANT_ID)
+    creds = credentials_by_identity(result)
+    # exactly one credential per identity: prod's trusts only jobs in the `prod` environment,
+    # the preview identity only pull requests
+    assert {name: [c["subject"] for c in cs] for name, cs in creds.items()} == {
+        names.deploy_identity("dev"): ["repo:contoso/churn-model:environment:dev"],
+        names.deploy_identity("preprod"): ["repo:contoso/churn-model:environment:preprod"],
+        names.deploy_identity("prod"): ["repo:contoso/churn-model:environment:prod"],
+        names.preview_identity: ["repo:contoso/churn-model:pull_request"],
     }
-    for cred in creds.values():
+    for cred in (c for cs in creds.values() for c in cs):
         assert cred["issuer"] == "https://token.actions.githubusercontent.com"
         assert cred["audiences"] == ["api://AzureADTokenExchange"]
     # no password, certificate or app registration secret anywhere
@@ -84,10 +89,14 @@ def test_azure_devops_service_connections(project):
     result = run(project, ciProvider="azure-devops", repository="contoso/Churn Model",
                  adoOrganizationId=ADO_ORG)
     assert result.error is None
-    creds = [r.properties for r in result.of_type(FEDERATED)]
-    assert {c["issuer"] for c in creds} == {f"https://vstoken.dev.azure.com/{ADO_ORG}"}
-    assert {c["subject"] for c in creds} == {
-        f"sc://contoso/Churn Model/{SLUG}-{e}" for e in ("dev", "preprod", "prod", "preview")
+    names = naming.project_names(SLUG, FAKE_TENANT_ID)
+    creds = credentials_by_identity(result)
+    assert {c["issuer"] for cs in creds.values() for c in cs} == {
+        f"https://vstoken.dev.azure.com/{ADO_ORG}"}
+    assert {name: [c["subject"] for c in cs] for name, cs in creds.items()} == {
+        **{names.deploy_identity(e): [f"sc://contoso/Churn Model/{SLUG}-{e}"]
+           for e in ("dev", "preprod", "prod")},
+        names.preview_identity: [f"sc://contoso/Churn Model/{SLUG}-preview"],
     }
 
 
@@ -99,49 +108,139 @@ def test_azure_devops_placeholder_org_is_refused_for_real_only(project):
     assert preview.error is None and any("adoOrganizationId" in w for w in preview.warnings)
 
 
-def test_deploy_identity_roles_and_the_abac_condition(project):
-    result = run(project)
-    ids = identities(result)
+# --- who holds what where: every assignment, in every layout the template offers -------------
+
+SHARED_REGISTRY = (f"{SUBSCRIPTION_SCOPE}/resourceGroups/rg-ml/providers/"
+                   "Microsoft.MachineLearningServices/registries/mlr-shared")
+LAYOUTS = {
+    "github-3envs": {},
+    "github-3envs-aks-shared-registry": {"aksClusterId": AKS_ID,
+                                        "sharedRegistryId": SHARED_REGISTRY},
+    "ado-3envs-aks": {"ciProvider": "azure-devops", "adoOrganizationId": ADO_ORG,
+                      "aksClusterId": AKS_ID},
+    "github-2envs": {"environments": ["dev", "prod"]},
+    "github-4envs-aks": {"environments": ["dev", "test", "uat", "prod"], "aksClusterId": AKS_ID},
+}
+
+
+def holders(result) -> dict[str, str]:
+    """principal id -> holder: the environment of a deploy identity, or "preview"."""
+    found = {d["principalId"]: env for env, d in result.outputs["deployIdentities"].items()}
+    found[result.outputs["previewIdentity"]["principalId"]] = "preview"
+    return found
+
+
+def scope_owner(scope: str, result, environments: list[str]) -> tuple[str, str | None]:
+    """(scope key, environment it belongs to or None when shared), from the ARM id alone."""
     names = naming.project_names(SLUG, FAKE_TENANT_ID)
-    prod = ids[names.deploy_identity("prod")]
-    at_subscription = {a["role"] for a in result.role_assignments
-                       if a["principal_id"] == prod and a["scope"] == SUBSCRIPTION_SCOPE}
-    assert at_subscription == {
-        "Contributor", "Role Based Access Control Administrator",
-        f"{SLUG} resource lock operator",
-    }
-    rbac_admin = next(
-        r.properties for r in result.of_type(ASSIGNMENT)
-        if r.properties["principalId"] == prod and roles.role_guid(
-            r.properties["roleDefinitionId"]) == roles.ROLE_IDS[
-                "Role Based Access Control Administrator"]
-    )
-    assert rbac_admin["conditionVersion"] == "2.0"
-    condition = rbac_admin["condition"]
-    for role in ("Owner", "User Access Administrator", "Role Based Access Control Administrator",
-                 "Contributor"):
-        assert roles.ROLE_IDS[role] not in condition, role
-    for guid in rbac.assignable_role_ids():
-        assert guid in condition
-    lock_role = one_type(result, f"{AZ}authorization:RoleDefinition")
-    assert lock_role["permissions"] == [{"actions": ["Microsoft.Authorization/locks/*"]}]
-    assert lock_role["assignableScopes"] == [SUBSCRIPTION_SCOPE]
+    rg = f"{SUBSCRIPTION_SCOPE}/resourceGroups/"
+    for env in environments:
+        if scope == rg + naming.environment_resource_group(SLUG, env):
+            return "resource_group", env
+        if scope.endswith(f"/storageAccounts/{names.state_storage_account}/blobServices/"
+                          f"default/containers/{names.state_container(env)}"):
+            return "state_container", env
+        if scope.endswith(f"/vaults/{names.secrets_key_vault}/keys/{names.secrets_key(env)}"):
+            return "secrets_key", env
+        if scope.endswith(f"/userAssignedIdentities/{names.deploy_identity(env)}"):
+            return "deploy_identity_resource", env
+    if scope == result.outputs["registryId"]:
+        return "ml_registry", None
+    if scope == AKS_ID:
+        return "aks_cluster", None
+    raise AssertionError(f"unexpected scope {scope}")
 
 
-def test_preview_identity_only_reads_azure(project):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_assignment_is_scoped_to_its_own_environment(project, layout):
+    overrides = LAYOUTS[layout]
+    result = run(project, **overrides)
+    assert result.error is None, result.error
+    environments = overrides.get("environments", ["dev", "preprod", "prod"])
+    who = holders(result)
+    recorded = []
+    for a in result.role_assignments:
+        # nothing at subscription scope, nothing above a resource group
+        assert a["scope"].startswith(f"{SUBSCRIPTION_SCOPE}/resourceGroups/"), a
+        assert a["principal_type"] == "ServicePrincipal", a
+        holder = who[a["principal_id"]]
+        key, owner = scope_owner(a["scope"], result, environments)
+        recorded.append((holder, a["role"], key, owner))
+        if owner is not None and holder != "preview":
+            assert owner == holder, a  # a deploy identity only on its own environment
+        if owner is not None and naming.environment_kind(owner) == "prod":
+            assert holder == owner, a  # nobody else holds anything of prod
+        if holder == "preview":
+            assert a["role"] in ("Reader", "Storage Blob Data Reader", "Key Vault Crypto User"), a
+            assert naming.environment_kind(owner) != "prod", a
+    # the program creates exactly the assignments docs/rbac.md is generated from
+    expected = [(x.holder, x.role, x.scope, x.environment)
+                for x in rbac.bootstrap_assignments(environments,
+                                                    aks="aksClusterId" in overrides)]
+    assert sorted(recorded, key=str) == sorted(expected, key=str)
+    assert not result.of_type(f"{AZ}authorization:RoleDefinition")  # no custom roles
+
+
+@pytest.mark.parametrize("layout", ["github-3envs", "github-4envs-aks"])
+def test_rbac_administrator_carries_its_abac_condition(project, layout):
+    overrides = LAYOUTS[layout]
+    result = run(project, **overrides)
+    environments = overrides.get("environments", ["dev", "preprod", "prod"])
+    who = holders(result)
+    rbac_admin = roles.ROLE_IDS[rbac.RBAC_ADMINISTRATOR]
+    seen = set()
+    for r in result.of_type(ASSIGNMENT):
+        p = r.properties
+        if roles.role_guid(p["roleDefinitionId"]) != rbac_admin:
+            assert "condition" not in p or p["condition"] is None, r.name
+            continue
+        holder = who[p["principalId"]]
+        key, _ = scope_owner(p["scope"], result, environments)
+        kind = naming.environment_kind(holder)
+        assert p["conditionVersion"] == "2.0"
+        assert p["condition"] == rbac.rbac_admin_condition(kind, key)
+        assert "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]" in p["condition"]
+        seen.add((holder, key))
+    assert {h for h, _ in seen} == set(environments)
+
+
+def test_environment_resource_groups_are_the_bootstraps_with_a_lock_on_prod(project):
+    result = run(project)
+    groups = {r.properties["resourceGroupName"]: r for r in result.of_type(RESOURCE_GROUP)}
+    names = naming.project_names(SLUG, FAKE_TENANT_ID)
+    assert set(groups) == {names.resource_group} | {
+        naming.environment_resource_group(SLUG, e) for e in ("dev", "preprod", "prod")}
+    assert all(g.protect for g in groups.values())
+    locks = {r.properties["resourceGroupName"]: r.properties for r in result.of_type(LOCK)}
+    assert set(locks) == {names.resource_group, f"rg-{SLUG}-prod"}
+    assert {lock["level"] for lock in locks.values()} == {"CanNotDelete"}
+    environments = result.outputs["environments"]
+    assert environments["prod"]["resourceGroupId"] == (
+        f"{SUBSCRIPTION_SCOPE}/resourceGroups/rg-{SLUG}-prod")
+    assert {e: v["kind"] for e, v in environments.items()} == {
+        "dev": "dev", "preprod": "staging", "prod": "prod"}
+
+
+def test_preview_identity_only_reads_and_never_prod(project):
     result = run(project)
     preview = result.outputs["previewIdentity"]["principalId"]
     mine = [a for a in result.role_assignments if a["principal_id"] == preview]
     assert {a["principal_type"] for a in mine} == {"ServicePrincipal"}
-    at_subscription = {a["role"] for a in mine if a["scope"] == SUBSCRIPTION_SCOPE}
-    assert at_subscription == {"Reader"}
-    # beyond that only the state container and the secrets key, nothing on resources
-    others = {a["scope"] for a in mine if a["scope"] != SUBSCRIPTION_SCOPE}
-    assert all("/containers/pulumi-state" in s or "/Microsoft.KeyVault/vaults/" in s
-               for s in others)
+    names = naming.project_names(SLUG, FAKE_TENANT_ID)
+    by_scope = {a["scope"]: a["role"] for a in mine}
+    for env in ("dev", "preprod"):
+        assert by_scope[f"{SUBSCRIPTION_SCOPE}/resourceGroups/rg-{SLUG}-{env}"] == "Reader"
+        [blob] = [r for s, r in by_scope.items() if s.endswith(names.state_container(env))]
+        assert blob == "Storage Blob Data Reader"  # no write: `pulumi preview` takes no lock
+        [key] = [r for s, r in by_scope.items()
+                 if s.endswith(f"/keys/{names.secrets_key(env)}")]
+        assert key == "Key Vault Crypto User"
+    assert not [s for s in by_scope if s.rsplit("/", 1)[-1].endswith("-prod")]
+    assert len(mine) == 6
+    assert result.outputs["previewIdentity"]["environments"] == ["dev", "preprod"]
 
 
-def test_state_backend_is_private_and_protected(project):
+def test_state_backend_is_per_environment_private_and_protected(project):
     result = run(project)
     names = naming.project_names(SLUG, FAKE_TENANT_ID)
     storage = next(r for r in result.of_type(f"{AZ}storage:StorageAccount"))
@@ -154,10 +253,28 @@ def test_state_backend_is_private_and_protected(project):
     assert vault.properties["properties"]["enableRbacAuthorization"] is True
     assert vault.properties["properties"]["enablePurgeProtection"] is True
     assert vault.protect
-    assert result.outputs["stateBackendUrl"] == (
-        f"azblob://{names.state_container}?storage_account={names.state_storage_account}")
-    assert result.outputs["secretsProvider"] == (
-        f"azurekeyvault://{names.secrets_key_vault}.vault.azure.net/keys/pulumi-secrets")
+    containers = result.of_type(f"{AZ}storage:BlobContainer")
+    keys = result.of_type(f"{AZ}keyvault:Key")
+    envs = ("dev", "preprod", "prod")
+    assert {c.properties["containerName"] for c in containers} == {
+        names.state_container(e) for e in envs}
+    assert {k.properties["keyName"] for k in keys} == {names.secrets_key(e) for e in envs}
+    assert all(c.protect and c.properties["publicAccess"] == "None" for c in containers)
+    assert all(k.protect for k in keys)
+    for env in envs:
+        out = result.outputs["environments"][env]
+        variables = result.outputs["ciVariables"][env]
+        backend = (f"azblob://{names.state_container(env)}"
+                   f"?storage_account={names.state_storage_account}")
+        provider = (f"azurekeyvault://{names.secrets_key_vault}.vault.azure.net/keys/"
+                    f"{names.secrets_key(env)}")
+        assert out["backendUrl"] == variables["PULUMI_BACKEND_URL"] == backend
+        assert out["secretsProvider"] == variables["PULUMI_SECRETS_PROVIDER"] == provider
+        assert variables["AZURE_CLIENT_ID"] == out["deployIdentityClientId"] == (
+            result.outputs["deployIdentities"][env]["clientId"])
+        assert variables["AZURE_RESOURCE_GROUP"] == out["resourceGroupName"] == f"rg-{SLUG}-{env}"
+        assert variables["AZUREML_WORKSPACE"] == naming.environment_names(
+            SLUG, env, FAKE_TENANT_ID).workspace
 
 
 def test_registry_is_created_unless_shared(project):
@@ -213,16 +330,3 @@ def one_type(result, token):
     found = result.of_type(token)
     assert len(found) == 1, token
     return found[0].properties
-
-
-def test_only_the_prod_identity_may_manage_locks(project):
-    result = run(project)
-    ids = identities(result)
-    names = naming.project_names(SLUG, FAKE_TENANT_ID)
-    lock_role = f"{SLUG} resource lock operator"
-    holders = {a["principal_id"] for a in result.role_assignments if a["role"] == lock_role}
-    assert holders == {ids[names.deploy_identity("prod")]}
-    dev = ids[names.deploy_identity("dev")]
-    assert {a["role"] for a in result.role_assignments
-            if a["principal_id"] == dev and a["scope"] == SUBSCRIPTION_SCOPE} == {
-        "Contributor", "Role Based Access Control Administrator"}
