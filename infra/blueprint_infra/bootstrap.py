@@ -378,7 +378,8 @@ def run_bootstrap() -> None:
     )
 
     # Every environment's resource group, created here so that each deploy identity needs (and
-    # gets) rights on its own group only.
+    # gets) rights on its own group only. Whatever else the bootstrap does per environment
+    # group (its Azure-side guardrails) belongs in this loop, next to the group.
     groups: dict[str, EnvironmentGroup] = {}
     for env in settings.environments:
         groups[env] = environment_group(settings, env)
