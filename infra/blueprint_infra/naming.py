@@ -30,6 +30,9 @@ AKS_CLUSTER_ID_PATTERN = re.compile(
     re.IGNORECASE,
 )
 REQUIRED_ENVIRONMENTS = ("dev", "prod")
+#: Names the bootstrap uses itself (`rg-<slug>-platform`, the identity `id-<slug>-preview` and
+#: the Azure DevOps service connection `<slug>-preview`): an environment may not take them.
+RESERVED_ENVIRONMENTS = ("platform", "preview")
 
 #: Public Azure regions that host Azure Machine Learning (programmatic names, `az account
 #: list-locations`). copier.yml's `azure_location` validator carries the same list; a test keeps
@@ -126,6 +129,12 @@ def validate_environments(environments: object, question: str = "environments") 
                 "each name is 2-10 lowercase letters or digits, starting with a letter",
                 env,
             )
+    reserved = [e for e in environments if e in RESERVED_ENVIRONMENTS]
+    if reserved:
+        raise InvalidAnswer(
+            question, "platform and preview are reserved for the bootstrap's own resources",
+            reserved[0],
+        )
     if len(set(environments)) != len(environments):
         raise InvalidAnswer(question, "names must not repeat", environments)
     missing = [e for e in REQUIRED_ENVIRONMENTS if e not in environments]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from infra_fixtures import DEPLOYER, READERS, SLUG, stack_config
 
 from blueprint_infra import naming
-from blueprint_infra.settings import ConfigError, load_environment_settings
+from blueprint_infra.settings import (
+    ConfigError,
+    load_bootstrap_settings,
+    load_environment_settings,
+)
 
 
 def load(env="dev", kind="dev", **overrides):
@@ -59,3 +65,20 @@ def test_registry_id_must_be_an_azure_ml_registry():
         load(registryId="/subscriptions/5f2c7b1e-0000-4000-8000-000000000002/resourceGroups/rg/providers/"
      "Microsoft.ContainerRegistry/registries/notml")
 
+
+
+@pytest.mark.parametrize("reserved", ["platform", "preview"])
+def test_bootstrap_refuses_an_environment_named_like_its_own_resources(reserved):
+    # rg-<slug>-platform is the bootstrap's group; `preview` is the preview identity's name
+    config = {
+        "azure-native:location": "westeurope",
+        "churn-model-bootstrap:projectSlug": "churn-model",
+        "churn-model-bootstrap:costCenter": "CC-1",
+        "churn-model-bootstrap:environments": json.dumps(["dev", reserved, "prod"]),
+        "churn-model-bootstrap:ciProvider": "github",
+        "churn-model-bootstrap:repository": "contoso/churn-model",
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_bootstrap_settings("churn-model-bootstrap", config.get)
+    assert "churn-model-bootstrap:environments" in str(raised.value)
+    assert "reserved" in str(raised.value) and "\n" not in str(raised.value)

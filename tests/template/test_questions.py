@@ -156,6 +156,7 @@ ENVIRONMENT_LISTS = [
     ["dev"], ["prod"], [], ["dev", "prod", "dev"], ["dev", "Prod"], ["dev", "prod", "pre-prod"],
     ["dev", "prod", "x"], ["dev", "prod", "abcdefghijk"], ["dev", "prod", "2nd"],
     ["dev", "prod", 3], "dev, prod", {"dev": 1, "prod": 2}, None, 5, ["dev", "prod", "end"],
+    ["dev", "prod", "platform"], ["dev", "preview", "prod"],  # the bootstrap's own names
 ]
 
 
