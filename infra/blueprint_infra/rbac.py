@@ -277,7 +277,8 @@ def assignment_name(scope: str, principal_id: str, role_definition_id: str) -> s
 # `ForAnyOfAnyValues:StringEqualsIgnoreCase {'User', 'Group'}`
 # (`@Request[Microsoft.Authorization/roleAssignments:PrincipalType]`); three or more
 # expressions need parentheses (conditions-format, "Grouping and precedence"); condition
-# version "2.0"; a condition may be up to 8 KB (conditions-faq).
+# version "2.0"; a condition may be up to 8 KB (conditions-faq). The PrincipalType attribute
+# takes User, ServicePrincipal or Group (conditions-authorization-actions-attributes).
 CONDITION_VERSION = "2.0"
 CONDITION_MAX_LENGTH = 8 * 1024
 
