@@ -482,11 +482,18 @@ def run_bootstrap() -> None:
               "oidcSubject": identities.subjects[env]}
         for env, i in deploy.items()
     })
+    previewed = [e for e in settings.environments if naming.environment_kind(e) != "prod"]
     pulumi.export("previewIdentity", {
         "name": preview.name, "clientId": preview.client_id,
         "principalId": preview.principal_id, "oidcSubject": identities.subjects[PREVIEW],
-        "environments": [e for e in settings.environments
-                         if naming.environment_kind(e) != "prod"],
+        "environments": previewed,
+        # A pull-request job runs outside any CI environment (its OIDC subject is
+        # `pull_request`), so it reads these per-stack values from repository-level variables.
+        "ciVariables": {
+            env: {"PULUMI_BACKEND_URL": backend.backend_urls[env],
+                  "PULUMI_SECRETS_PROVIDER": backend.secrets_providers[env]}
+            for env in previewed
+        },
     })
     # Per environment: its resource group, state backend and secrets provider, and the CI
     # variables of its deploy job (GitHub environment variables / Azure DevOps variables).

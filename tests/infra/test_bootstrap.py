@@ -238,6 +238,10 @@ def test_preview_identity_only_reads_and_never_prod(project):
     assert not [s for s in by_scope if s.rsplit("/", 1)[-1].endswith("-prod")]
     assert len(mine) == 6
     assert result.outputs["previewIdentity"]["environments"] == ["dev", "preprod"]
+    assert set(result.outputs["previewIdentity"]["ciVariables"]) == {"dev", "preprod"}
+    for env, variables in result.outputs["previewIdentity"]["ciVariables"].items():
+        assert variables == {k: result.outputs["ciVariables"][env][k]
+                             for k in ("PULUMI_BACKEND_URL", "PULUMI_SECRETS_PROVIDER")}
 
 
 def test_state_backend_is_per_environment_private_and_protected(project):
