@@ -83,6 +83,8 @@ def lookup_deployer(settings: EnvironmentSettings, tenant_id: str) -> ExpectedDe
         principal = (found.principal_id or "").lower()
         problem = "" if principal else "Azure returned no principal id"
     except Exception as error:  # noqa: BLE001 - any failure means: no proof, so no deployment
+        # (Pulumi's SDK also fails the run with the invoke's error; catching it here makes the
+        # check refuse before any resource is registered.)
         principal, problem = "", f"{type(error).__name__}: {str(error).splitlines()[0]}"
     return ExpectedDeployer(name, project.resource_group, principal, problem)
 

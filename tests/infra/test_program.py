@@ -518,3 +518,23 @@ def test_the_program_passes_the_policies(project, env, aks):
 def test_a_strangers_prod_preview_is_a_policy_violation(project):
     result = run(project, "prod", deploying=STRANGER, dry_run=True)
     assert [v for v in result.violations if STRANGER in v.message]
+
+
+def test_prod_refuses_when_azure_cannot_be_asked(project, monkeypatch):
+    # e.g. the identity was deleted, or the caller may not read it: no proof, no deployment
+    from blueprint_infra.preview import RecordingMocks
+
+    answer = RecordingMocks.call
+
+    def forbidden(self, args):
+        if args.token == LOOKUP:
+            raise RuntimeError("AuthorizationFailed: no read access")
+        return answer(self, args)
+
+    monkeypatch.setattr(RecordingMocks, "call", forbidden)
+    infra = project({"prod": stack_config("prod", "prod")})
+    real = preview_stack(infra, "prod", deploying_object_id=DEPLOYER, dry_run=False)
+    # Pulumi's SDK fails the run with Azure's own error; the check refused before registering
+    # anything, so no resource reached the engine.
+    assert real.error and "AuthorizationFailed" in real.error
+    assert azure(real) == []
