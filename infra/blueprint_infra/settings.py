@@ -186,6 +186,8 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
     named_kind = naming.environment_kind(environment)
     allowed = [k for k in KINDS if naming.kind_rank(k) >= naming.kind_rank(named_kind)]
     kind = cfg.raw("kind") or named_kind
+    if kind not in KINDS:
+        raise ConfigError(cfg.key("kind"), "one of dev, staging, prod", kind)
     if kind not in allowed:
         raise ConfigError(
             cfg.key("kind"),

@@ -59,3 +59,22 @@ def test_registry_id_must_be_an_azure_ml_registry():
         load(registryId="/subscriptions/5f2c7b1e-0000-4000-8000-000000000002/resourceGroups/rg/providers/"
      "Microsoft.ContainerRegistry/registries/notml")
 
+
+
+@pytest.mark.parametrize(("env", "declared", "kind"), [
+    ("preprod", None, "staging"), ("preprod", "prod", "prod"), ("dev", "staging", "staging"),
+    ("sandbox", None, "prod"), ("prod", "prod", "prod"),
+])
+def test_kind_follows_the_name_and_may_only_be_stricter(env, declared, kind):
+    config = stack_config(env, declared or "dev", kind=declared)  # None: no kind key
+    assert load_environment_settings(SLUG, config.get).kind == kind
+
+
+@pytest.mark.parametrize(("env", "declared", "allowed"), [
+    ("prod", "dev", "prod for the prod environment"),
+    ("sandbox", "staging", "prod for the sandbox environment"),
+    ("preprod", "dev", "staging or prod for the preprod environment"),
+])
+def test_a_weaker_kind_is_refused_naming_the_key(env, declared, allowed):
+    with pytest.raises(ConfigError, match=f"{SLUG}:kind: expected {allowed}"):
+        load(env, declared)
