@@ -895,7 +895,7 @@ def test_versioned_type_tokens_are_judged_like_current_ones():
         "prod-no-human-write-roles", "role-admin-conditioned"}
 
 
-# --- secure defaults -------------------------------------------------------------------------------
+# --- secure defaults ---------------------------
 
 @pytest.mark.parametrize("value", [True, None])
 def test_storage_shared_key_access_must_be_off_everywhere(value):
@@ -971,7 +971,7 @@ def test_prod_stateful_resources_must_be_protected(prod_env, token):
     assert found(stripped, ctx("preprod"), "prod-stateful-resources-protected") == []
 
 
-# --- the bootstrap ---------------------------------------------------------------------------------
+# --- the bootstrap ------------------------
 # Shaped like the bootstrap of decisions.md: per-environment resource groups (prod-kind ones
 # locked), state containers pulumi-state-<env>, keys pulumi-secrets-<env>, deploy identities with
 # rights on their own environment only, a read-only preview identity.
@@ -1238,7 +1238,7 @@ def test_bootstrap_pim_eligibility_above_reader_fails(boot):
         "prod-pim-read-only"]
 
 
-# --- the current bootstrap program ------------------------------------------------------------------
+# --- the current bootstrap program ----------
 
 def test_the_current_bootstrap_program_is_judged(project):
     """EXPECTED TO CHANGE with the bootstrap rewrite (per-environment groups, containers and
