@@ -1260,3 +1260,85 @@ def test_the_current_bootstrap_program_is_judged(project):
                               "prod-lock-level", "prod-stateful-resources-protected",
                               "prod-no-access-side-doors", "prod-known-providers"):
         assert already_compliant not in policies_hit
+
+
+ATTACKED_BOOTSTRAP = '''
+import pulumi
+from pulumi_azure_native import authorization, managedidentity
+
+from blueprint_infra.bootstrap import run_bootstrap
+
+run_bootstrap()
+authorization.RoleAssignment(
+    "my-owner", principal_id="{human}", principal_type="user",
+    role_definition_id="/providers/Microsoft.Authorization/roleDefinitions/{owner}",
+    scope="/subscriptions/{sub}/resourceGroups/rg-churn-model-prod",
+    role_assignment_name="55555555-5555-5555-5555-555555555555")
+managedidentity.FederatedIdentityCredential(
+    "prod-from-prs", federated_identity_credential_resource_name="github-prod-pr",
+    resource_name_="id-churn-model-prod-deploy", resource_group_name="rg-churn-model-platform",
+    issuer="https://token.actions.githubusercontent.com",
+    subject="repo:contoso/churn-model:pull_request", audiences=["api://AzureADTokenExchange"])
+'''
+
+
+def test_plan_of_the_bootstrap_names_a_human_owner_and_a_pull_request_subject(project):
+    """The issue's check: an edited bootstrap that makes a human Owner and lets pull requests
+    act as the prod identity is refused by name, whatever else the bootstrap does."""
+    from test_bootstrap import bootstrap_config
+
+    from blueprint_infra.preview import preview_stack
+
+    infra = project({"platform": bootstrap_config()}, bootstrap=True)
+    (infra / "__main__.py").write_text(ATTACKED_BOOTSTRAP.format(
+        human=HUMAN_GROUP, owner=roles.ROLE_IDS["Owner"], sub=SUBSCRIPTION))
+    result = preview_stack(infra, "platform")
+    assert result.error is None
+    named = {(v.policy, v.resource) for v in result.violations}
+    assert {("bootstrap-no-human-above-reader", "my-owner"),
+            ("role-admin-conditioned", "my-owner"),
+            ("federated-credential-subjects", "prod-from-prs")} <= named
+
+
+ATTACKED_PROD = '''
+import pulumi
+from pulumi_azure_native import authorization
+
+
+def unprotect(args):
+    if args.type_ == "azure-native:machinelearningservices:Workspace":
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(
+                protect=False)))
+    return None
+
+
+pulumi.runtime.register_stack_transformation(unprotect)
+
+from blueprint_infra.program import run_environment
+
+run_environment()
+authorization.RoleAssignment(
+    "relabelled", principal_id="{group}", principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/"
+    "{contributor}", scope="/subscriptions/{sub}/resourceGroups/rg-churn-model-prod",
+    role_assignment_name="55555555-5555-5555-5555-555555555555")
+'''
+
+
+def test_plan_of_prod_sees_a_relabelled_group_and_a_cleared_protect(project):
+    from infra_fixtures import DEPLOYER as STACK_DEPLOYER
+    from infra_fixtures import stack_config
+
+    from blueprint_infra.preview import preview_stack
+
+    infra = project({"prod": stack_config("prod", "prod")})
+    clean = preview_stack(infra, "prod", deploying_object_id=STACK_DEPLOYER)
+    assert clean.error is None and clean.violations == []
+    (infra / "__main__.py").write_text(ATTACKED_PROD.format(
+        group=HUMAN_GROUP, sub=SUBSCRIPTION, contributor=roles.ROLE_IDS["Contributor"]))
+    result = preview_stack(infra, "prod", deploying_object_id=STACK_DEPLOYER)
+    assert result.error is None
+    named = {(v.policy, v.resource) for v in result.violations}
+    assert named == {("prod-no-human-write-roles", "relabelled"),
+                     ("prod-stateful-resources-protected", "prod-workspace")}
