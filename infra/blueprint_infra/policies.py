@@ -218,8 +218,9 @@ DEPLOY_IDENTITY_ROLES: frozenset[str] = frozenset(
      "Storage Blob Data Contributor", "Storage Blob Data Reader", "Key Vault Crypto User")
 )
 #: The preview identity's data rights, on non-prod state containers and keys only. Reading the
-#: state needs Storage Blob Data Reader; no blob write (decisions.md: unless the azblob backend's
-#: locking is shown to need it, which would add Storage Blob Data Contributor here).
+#: state needs Storage Blob Data Reader; no blob write: the DIY (azblob) backend takes no lock for
+#: a preview (pulumi/pulumi#8642, "Allow preview on locked stack", merged 2021), so a preview
+#: writes nothing to the container.
 PREVIEW_STATE_ROLES: frozenset[str] = frozenset({roles.ROLE_IDS["Storage Blob Data Reader"]})
 PREVIEW_KEY_ROLES: frozenset[str] = frozenset({roles.ROLE_IDS["Key Vault Crypto User"]})
 STATE_CONTAINER_PREFIX = "pulumi-state-"
