@@ -1137,6 +1137,13 @@ def test_bootstrap_identities_hold_rights_on_their_own_environment_only(boot, ke
     assert boot_identity_name(key) in verdicts[0].message and "Fix:" in verdicts[0].message
 
 
+def test_bootstrap_identities_may_read_below_the_subscription(boot):
+    reads = [grant("ServicePrincipal", "Reader", principal=boot_principal(key), name=f"r-{key}",
+                   scope=scope)
+             for key in ("dev", "prod", "preview") for scope in (PLATFORM_RG, env_rg("prod"))]
+    assert policies.evaluate(with_(boot, *reads), BOOT) == []
+
+
 def test_bootstrap_rights_traced_through_unknown_principal_ids(boot):
     """In a real first preview the identities' principal ids are unknown; the pack traces them
     through the inputs' dependencies."""
