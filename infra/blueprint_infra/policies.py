@@ -309,12 +309,6 @@ def _stack_file(context: PolicyContext) -> str:
     return f"Pulumi.{context.environment}.yaml"
 
 
-def _value(r: Resource, *path: str) -> object:
-    """An output where the provider returned one, else the input."""
-    found = _get(r.outputs, *path) if r.outputs else None
-    return found if found not in (None, UNKNOWN) else _get(r.properties, *path)
-
-
 def _role_label(guid: str | _Unknown | None, raw: object) -> str:
     if isinstance(guid, str):
         return roles.role_name(guid)
@@ -348,10 +342,16 @@ def _system_identity(r: Resource) -> bool:
 
 
 def workspace_principal_ids(resources: Sequence[Resource]) -> set[str]:
-    """The principal ids of the stack's own workspaces' system-assigned identities, where known."""
+    """The principal ids of the stack's own workspaces' system-assigned identities, where known.
+
+    Read from the outputs only (what Azure, or the mock engine, returned), never from the
+    inputs, where a program could write any id.
+    """
     found = set()
     for r in _of_type(resources, ML_WORKSPACE):
-        value = _value(r, "identity", "principalId")
+        if not _system_identity(r):
+            continue
+        value = _get(r.outputs, "identity", "principalId")
         if isinstance(value, str) and _BARE_GUID.match(value):
             found.add(value.lower())
     return found
@@ -1174,7 +1174,7 @@ def _identity_index(resources: Sequence[Resource]) -> tuple[dict[str, _Identity]
     for r in _of_type(resources, IDENTITY):
         identity = identity_of(r.properties.get("resourceName"))
         by_logical[r.name] = identity
-        principal = _value(r, "principalId")
+        principal = _get(r.outputs, "principalId")  # what Azure returned, never an input
         if isinstance(principal, str):
             by_principal[principal.lower()] = identity
     return by_principal, by_logical

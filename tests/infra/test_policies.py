@@ -1349,3 +1349,13 @@ def test_plan_of_prod_sees_a_relabelled_group_and_a_cleared_protect(project):
     named = {(v.policy, v.resource) for v in result.violations}
     assert named == {("prod-no-human-write-roles", "relabelled"),
                      ("prod-stateful-resources-protected", "prod-workspace")}
+
+
+def test_a_workspace_principal_id_written_into_the_inputs_allows_nobody(prod_env):
+    """Only what Azure returned names the workspace identity, never an id the program wrote."""
+    forged = Resource(policies.ML_WORKSPACE, "forged", {
+        "workspaceName": "mlw-x", "tags": tags("prod"),
+        "identity": {"type": "UserAssigned", "principalId": STRANGER_SP}}, protect=True)
+    stranger = grant("ServicePrincipal", principal=STRANGER_SP)
+    verdicts = policies.evaluate([*prod_env, forged, stranger], ctx("prod"))
+    assert ("prod-no-human-write-roles", "grant") in {(v.policy, v.resource) for v in verdicts}
