@@ -7,8 +7,13 @@ writes the new environment's file and leaves the others alone.
 
 It runs under copier's own Python, so it imports only the standard library. copier.yml hands
 it the answers as JSON and each environment's kind as `env=kind` pairs, computed in Jinja by
-the rule of `blueprint_infra.naming.environment_kind` (dev -> dev, prod -> prod, anything else
--> staging); tests/template/test_questions.py keeps the two in step.
+the rule of `blueprint_infra.naming.environment_kind` (dev -> dev, a known pre-production name
+such as preprod, test or qa -> staging, prod and any other name -> prod, the strictest);
+tests/template/test_questions.py keeps the two in step.
+
+A prod-kind environment other than `prod` itself (say `sandbox`) gets the placeholder deployer
+id, not prod's: each environment is deployed by its own identity, and the placeholder makes
+`blueprint plan` say so until someone fills it in.
 
 Usage: write_stacks.py --infra-dir DIR --answers JSON --kinds dev=dev,preprod=staging,prod=prod
 """
@@ -71,7 +76,7 @@ def stack_config(env: str, kind: str, answers: dict) -> list[tuple[str, object, 
         if kind == "prod":
             rows.append((
                 ns("deployerObjectId"),
-                deployer,
+                deployer if env == "prod" else PLACEHOLDER_GUID,
                 "the ONLY identity allowed to `pulumi up` prod: the principal id of the "
                 "bootstrap's prod deploy identity",
             ))

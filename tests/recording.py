@@ -7,6 +7,7 @@ recordings rather than guessed input shapes. (`tests/` is on sys.path through it
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterable
 
 import pulumi
@@ -24,12 +25,24 @@ class _Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = copy.deepcopy(dict(args.inputs))
-        self.resources.append(Resource(args.typ, args.name, inputs))
-        return f"{args.name}-id", {**inputs, "id": f"/mock/{args.name}"}
+        outputs = {**inputs, "id": f"/mock/{args.name}"}
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+            outputs["identity"] = {**identity, "principalId": principal_id_of(args.name)}
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            outputs["principalId"] = principal_id_of(args.name)
+        self.resources.append(Resource(args.typ, args.name, inputs, outputs=outputs,
+                                       custom=bool(args.custom)))
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {"clientId": "c", "objectId": DEPLOYER, "subscriptionId": SUBSCRIPTION,
                 "tenantId": TENANT}
+
+
+def principal_id_of(logical_name: str) -> str:
+    """The principal id the recorder gives a resource's managed identity."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal/{logical_name}"))
 
 
 def record(build: Callable[[], Iterable[pulumi.CustomResource]]) -> list[Resource]:

@@ -113,11 +113,30 @@ def test_good_answers_pass():
 
 
 @pytest.mark.parametrize(
-    ("environment", "kind"), [("dev", "dev"), ("prod", "prod"), ("preprod", "staging"),
-                              ("qa", "staging")]
+    ("environment", "kind"),
+    [("dev", "dev"), ("prod", "prod"), ("preprod", "staging"), ("qa", "staging"),
+     ("test", "staging"), ("uat", "staging"), ("staging", "staging"), ("int", "staging"),
+     # normalised: stripped and lower-cased
+     (" Dev ", "dev"), ("PREPROD", "staging"), ("Prod\n", "prod"),
+     # unknown names are the strictest kind
+     ("prodx", "prod"), ("sandbox", "prod"), ("live", "prod"), ("dev2", "prod"),
+     ("devprod", "prod"), ("", "prod"), (None, "prod")],
 )
 def test_environment_kind(environment, kind):
     assert naming.environment_kind(environment) == kind
+
+
+@pytest.mark.parametrize(("kinds", "strictest"), [
+    (("dev", "staging"), "staging"), (("prod", "dev"), "prod"), (("dev", None, ""), "dev"),
+    (("dev", "superdev"), "prod"), ((), "prod"),
+])
+def test_stricter_kind_never_weakens(kinds, strictest):
+    assert naming.stricter_kind(*kinds) == strictest
+
+
+def test_bootstrap_projects_are_recognised_by_name():
+    assert naming.is_bootstrap_project("churn-model-bootstrap")
+    assert not naming.is_bootstrap_project("churn-model") and not naming.is_bootstrap_project(None)
 
 
 def test_suffix_is_lowercase_hex():

@@ -124,18 +124,14 @@ def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:
 
 
 def _advisories(result: Any, stack: Any, namespace: str) -> list[Any]:
-    """What the policies advise (placeholders left in, a public prod workspace opt-out): shown,
-    never a failure."""
+    """What the policies advise (placeholders left in, a public prod opt-out, an Azure DevOps
+    bootstrap's placeholder organization id): shown, never a failure. Judged with the context
+    the preview judged the stack with (its kind from the stack's name)."""
     from blueprint_infra import policies
 
-    if not result.kind:
+    context = getattr(result, "policy_context", None)
+    if context is None:
         return []
-    context = policies.context_for(
-        result.environment or stack.environment,
-        configured_deployer=getattr(result, "configured_deployer", None),
-        deploying_identity=getattr(result, "deploying_identity", None),
-        public_network_access=str(stack.get("publicNetworkAccess", namespace) or ""),
-    )
     return policies.advisories(result.resources, context)
 
 

@@ -315,6 +315,7 @@ class KubernetesAttach(pulumi.ComponentResource):
             location=s.location,
             properties=ml.KubernetesArgs(
                 compute_type="Kubernetes",
+                disable_local_auth=True,  # Entra ID only (policy compute-local-auth-disabled)
                 resource_id=s.aks_cluster_id,
                 description=f"Shared AKS cluster, namespace {n.kubernetes_namespace}",
                 properties=ml.KubernetesPropertiesArgs(

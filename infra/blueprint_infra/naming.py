@@ -156,12 +156,56 @@ def validate_aks_cluster_id(value: str, question: str = "aks_cluster_id") -> str
     return value
 
 
-def environment_kind(environment: str) -> str:
-    """The kind that decides an environment's access rules: dev, staging (any other
-    pre-production name, e.g. preprod or test) or prod."""
-    if environment in ("dev", "prod"):
-        return environment
-    return "staging"
+#: The environment kinds, from the most permissive to the strictest.
+KINDS = ("dev", "staging", "prod")
+
+#: Environment names known to be pre-production: they get kind `staging`. copier.yml's `--kinds`
+#: Jinja carries the same list (tests/template/test_questions.py keeps the two equal). A name not
+#: listed here, `dev` or `prod` is unknown and gets the strictest kind, `prod`.
+STAGING_NAMES = (
+    "staging", "stage", "stg", "preprod", "pprod", "test", "testing", "tst", "qa", "uat",
+    "int", "sit", "perf", "acc", "acceptance",
+)
+
+#: The suffix of the bootstrap's Pulumi project name (`<slug>-bootstrap`).
+BOOTSTRAP_PROJECT_SUFFIX = "-bootstrap"
+
+
+def environment_kind(environment: object) -> str:
+    """The kind that decides an environment's access rules, from its (stack) name alone.
+
+    The name is normalised (stripped, lower-cased): `dev` is dev, a known pre-production name
+    (`STAGING_NAMES`, e.g. preprod, test, qa) is staging, and everything else, `prod` and any
+    unknown name (`prodx`, `sandbox`, `""`), is prod, the strictest. The program, the policy
+    pack, `blueprint plan` and `blueprint check` all derive the kind here; a stack's `kind`
+    config may repeat it or be stricter (`stricter_kind`), never weaker.
+    """
+    name = environment.strip().lower() if isinstance(environment, str) else ""
+    if name == "dev":
+        return "dev"
+    if name in STAGING_NAMES:
+        return "staging"
+    return "prod"
+
+
+def kind_rank(kind: object) -> int:
+    """0 for dev, 1 for staging, 2 for prod; anything else ranks as prod (the strictest)."""
+    text = kind.strip().lower() if isinstance(kind, str) else ""
+    return KINDS.index(text) if text in KINDS else len(KINDS) - 1
+
+
+def stricter_kind(*kinds: object) -> str:
+    """The strictest of the given kinds; None and "" are ignored, anything unknown is prod."""
+    given = [k for k in kinds if k not in (None, "")]
+    if not given:
+        return "prod"
+    return KINDS[max(kind_rank(k) for k in given)]
+
+
+def is_bootstrap_project(project: object) -> bool:
+    """True for the bootstrap's Pulumi project (`<slug>-bootstrap`)."""
+    return isinstance(project, str) and project.strip().lower().endswith(
+        BOOTSTRAP_PROJECT_SUFFIX)
 
 
 # --- resource names --------------------------------------------------------------------------

@@ -5,11 +5,17 @@ for each entry of `policies.POLICIES`; the functions here turn pulumi-policy's a
 the same `Resource` and `PolicyContext` that `blueprint plan` builds, run the one validator, and
 report each finding against the resource's URN. No rule lives here.
 
-The context comes, in this order, from the policy's own config (`--policy-pack-config`), the
-stack's config (policy packs can read it: `<project>:kind`, `environment`, `deployerObjectId`,
-`publicNetworkAccess`) and the stack name. Pulumi does not tell a policy pack who is deploying,
-so the deploying identity is unknown unless the config names it (`deployingObjectId`); the
-program itself refuses a wrong prod deployer before it touches a resource.
+The context is built by `policies.context_for`, as `blueprint plan` builds it: the kind is the
+strictest of what the stack's NAME implies (`naming.environment_kind`), the `environment` and
+`kind` in the stack's config, and the `kind` in the policy's own config (`--policy-pack-config`):
+config can make a stack stricter, never weaker. A `<slug>-bootstrap` project is judged as the
+bootstrap. Pulumi does not tell a policy pack who is deploying, so the deploying identity is
+unknown unless the config names it (`deployingObjectId`); the program itself refuses a wrong
+prod deployer before it touches a resource.
+
+Stack validations see every resource's outputs and which resources each input was computed
+from (`property_dependencies`): that is how an unknown principal id is traced to the workspace
+whose identity it is (see `policies.check_prod_role_allow_list`).
 """
 
 from __future__ import annotations
@@ -60,7 +66,9 @@ CONFIG_SCHEMA = PolicyConfigSchema(properties={
 _LEVELS = {policies.MANDATORY: EnforcementLevel.MANDATORY,
            policies.ADVISORY: EnforcementLevel.ADVISORY}
 
-StackSettings = Callable[[], tuple[Mapping[str, Any], str | None]]
+#: () -> (the stack's config without namespace, the stack's name, the project's name); a
+#: two-item tuple (no project) is accepted too.
+StackSettings = Callable[[], tuple]
 
 
 def plain(value: Any) -> Any:
@@ -87,14 +95,29 @@ def _is_proxy(value: Any) -> bool:
                                     "_ListSecretsProxy")
 
 
-def to_resource(resource: Any) -> Resource:
-    """A pulumi-policy resource (`ResourceValidationArgs` or `PolicyResource`) as a Resource."""
+def to_resource(resource: Any, *, outputs: bool = False) -> Resource:
+    """A pulumi-policy resource (`ResourceValidationArgs` or `PolicyResource`) as a Resource.
+
+    `outputs`: the properties are the resource's outputs (stack validations), so they are
+    recorded as outputs too.
+    """
     options = getattr(resource, "opts", None)
+    properties = plain(resource.props)
+    dependencies = {
+        key: tuple(dep.name for dep in deps)
+        for key, deps in (getattr(resource, "property_dependencies", None) or {}).items()
+    }
+    token = resource.resource_type
+    custom = getattr(resource, "provider", None) is not None or token.startswith(
+        ("pulumi:providers:", "azure-native:"))
     return Resource(
-        type=resource.resource_type,
+        type=token,
         name=resource.name,
-        properties=plain(resource.props),
+        properties=properties,
         protect=bool(getattr(options, "protect", False)),
+        outputs=properties if outputs else {},
+        dependencies=dependencies,
+        custom=custom,
     )
 
 
@@ -102,32 +125,38 @@ def context_from(
     policy_config: Mapping[str, Any] | None,
     stack_config: Mapping[str, Any] | None,
     stack_name: str | None,
+    project: str | None = None,
 ) -> PolicyContext:
-    """The policy context: policy config first, then the stack's config, then its name.
+    """The policy context (see the module docstring): never weaker than the stack's name says.
 
     `stack_config` holds the stack's keys without the project namespace (`kind`, not
-    `churn-model:kind`).
+    `churn-model:kind`); the policy's config overrides it for the deployer keys.
     """
-    merged: dict[str, Any] = {}
-    for source in (stack_config or {}, policy_config or {}):
-        merged.update({k: v for k, v in source.items() if k in CONTEXT_KEYS and v not in ("",
-                                                                                        None)})
-    environment = str(merged.get("environment") or stack_name or "unknown")
-    kind = str(merged.get("kind") or naming.environment_kind(environment))
-    opt_out = kind == "prod" and str(merged.get("publicNetworkAccess", "")).lower() == "enabled"
-    return PolicyContext(
-        environment=environment,
-        kind=kind,
+    stack_values = {k: v for k, v in (stack_config or {}).items()
+                    if k in CONTEXT_KEYS and v not in ("", None)}
+    policy_values = {k: v for k, v in (policy_config or {}).items()
+                     if k in CONTEXT_KEYS and v not in ("", None)}
+    merged = {**stack_values, **policy_values}
+    declared_environment = stack_values.get("environment")
+    environment = str(stack_name or declared_environment or policy_values.get("environment")
+                      or "unknown")
+    return policies.context_for(
+        environment,
+        project=project,
+        declared_kind=naming.stricter_kind(stack_values.get("kind"), policy_values.get("kind"))
+        if ("kind" in stack_values or "kind" in policy_values) else None,
+        declared_environment=str(declared_environment) if declared_environment else None,
         configured_deployer=merged.get("deployerObjectId"),
         deploying_identity=merged.get("deployingObjectId"),
-        public_network_opt_out=opt_out,
+        public_network_access=str(merged.get("publicNetworkAccess") or ""),
     )
 
 
-def runtime_stack_settings() -> tuple[dict[str, Any], str | None]:
-    """The running stack's config (namespace stripped) and name, as pulumi-policy exposes them.
+def runtime_stack_settings() -> tuple[dict[str, Any], str | None, str | None]:
+    """The running stack's config (namespace stripped), its name and its project's name, as
+    pulumi-policy exposes them.
 
-    Outside a real `pulumi preview` (tests, imports) there is no stack: empty config, no name.
+    Outside a real `pulumi preview` (tests, imports) there is no stack: empty config, no names.
     """
     try:
         import pulumi
@@ -135,9 +164,14 @@ def runtime_stack_settings() -> tuple[dict[str, Any], str | None]:
         project = pulumi.get_project()
         stack = pulumi.get_stack()
     except Exception:  # no engine attached: nothing to read
-        return {}, None
+        return {}, None, None
     config = pulumi.Config(project)
-    return {key: config.get(key) for key in CONTEXT_KEYS}, stack
+    return {key: config.get(key) for key in CONTEXT_KEYS}, stack, project
+
+
+def _context(args: Any, settings: StackSettings) -> PolicyContext:
+    stack_config, stack_name, *rest = settings()
+    return context_from(args.get_config(), stack_config, stack_name, rest[0] if rest else None)
 
 
 def _report(
@@ -156,8 +190,7 @@ def resource_policy(
     policy = policies.POLICIES[name]
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        stack_config, stack_name = settings()
-        context = context_from(args.get_config(), stack_config, stack_name)
+        context = _context(args, settings)
         resource = to_resource(args)
         _report(policies.run_policy(policy, [resource], context), report_violation,
                 {resource.name: args.urn})
@@ -175,9 +208,8 @@ def stack_policy(
     policy = policies.POLICIES[name]
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        stack_config, stack_name = settings()
-        context = context_from(args.get_config(), stack_config, stack_name)
-        resources = [to_resource(r) for r in args.resources]
+        context = _context(args, settings)
+        resources = [to_resource(r, outputs=True) for r in args.resources]
         urns = {r.name: r.urn for r in args.resources}
         _report(policies.run_policy(policy, resources, context), report_violation, urns)
 
@@ -198,8 +230,9 @@ def pack_policy(
 
 PACK_NAME = "mlops-blueprint"
 PACK_DESCRIPTION = (
-    "Azure ML environments: prod deployed only by its service principal, no human write roles in "
-    "prod, private storage, RBAC key vaults, tags and Azure names."
+    "Azure ML environments and their bootstrap: in prod only the deploy and workspace identities "
+    "write, identities scoped to their environment, no access side doors, private and protected "
+    "data services, tags and Azure names."
 )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from blueprint_infra import naming, roles
+from blueprint_infra import roles
 
 FAKE_TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 FAKE_SUBSCRIPTION_ID = "5f2c7b1e-0000-4000-8000-000000000002"
@@ -49,7 +49,8 @@ class PreviewResult:
     dry_run: bool
     resources: list = field(default_factory=list)  # policies.Resource
     role_assignments: list[dict[str, str]] = field(default_factory=list)
-    violations: list = field(default_factory=list)  # policies.Violation
+    violations: list = field(default_factory=list)  # policies.Violation (mandatory)
+    policy_context: Any = None  # policies.PolicyContext the stack was judged with
     outputs: dict[str, Any] = field(default_factory=dict)
     invokes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what `pulumi.log.warn` printed
@@ -130,11 +131,16 @@ class RecordingMocks:
         self.client_id = client_id
         self.resources: list[dict[str, Any]] = []
         self.invokes: list[dict[str, Any]] = []
+        #: (type, name) -> `protect` as the program registered it with the engine (the request
+        #: the monitor receives, after every transformation), not as a transformation saw it
+        self.protected: dict[tuple[str, str], bool] = {}
 
     # pulumi.runtime.Mocks interface (duck-typed so this module imports pulumi lazily)
     def new_resource(self, args) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
-        self.resources.append({"type": args.typ, "name": args.name, "inputs": inputs})
+        record = {"type": args.typ, "name": args.name, "inputs": inputs, "outputs": inputs,
+                  "custom": bool(getattr(args, "custom", True))}
+        self.resources.append(record)
         if not args.typ.startswith("azure-native:"):
             return f"{args.name}-id", inputs
         name_key, template = _ARM_IDS.get(args.typ, ("", ""))
@@ -170,6 +176,7 @@ class RecordingMocks:
             outputs["keyUri"] = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
         if args.typ == "azure-native:kubernetesconfiguration:Extension":
             outputs["aksAssignedIdentity"] = {"principalId": _stable_uuid("ext", resource_id)}
+        record["outputs"] = outputs
         return resource_id, outputs
 
     def call(self, args) -> dict:
@@ -277,14 +284,7 @@ def preview_stack(
     logger.propagate = False
     logger.handlers[:] = [_Collect()]
     pulumi_mocks.set_mocks(_MocksAdapter(mocks), project=project, stack=stack, preview=dry_run,
-                           logger=logger)
-    protected: dict[tuple[str, str], bool] = {}
-
-    def record_options(args):
-        protected[(args.type_, args.name)] = bool(args.opts.protect) if args.opts else False
-        return None
-
-    pulumi.runtime.register_stack_transformation(record_options)
+                           logger=logger, monitor=_recording_monitor(mocks))
     root = pulumi.runtime.get_root_resource()
 
     error: str | None = None
@@ -308,11 +308,24 @@ def preview_stack(
             outputs = dict(zip(keys, values or [], strict=False))
     _reset_runtime()
 
+    from blueprint_infra import policies
+
+    context = policies.context_for(
+        stack,
+        project=project,
+        declared_kind=config.get(f"{project}:kind"),
+        declared_environment=config.get(f"{project}:environment"),
+        configured_deployer=configured,
+        deploying_identity=deploying,
+        public_network_access=config.get(f"{project}:publicNetworkAccess"),
+    )
     result = PreviewResult(
         project=project,
         stack=stack,
         environment=config.get(f"{project}:environment"),
-        kind=config.get(f"{project}:kind"),
+        # the kind follows the stack's name (naming.environment_kind); config may only be
+        # stricter. The bootstrap has none (it is judged as the bootstrap).
+        kind=None if context.bootstrap else context.kind,
         configured_deployer=configured.lower() if configured else None,
         deploying_identity=deploying,
         dry_run=dry_run,
@@ -321,10 +334,11 @@ def preview_stack(
         warnings=[m for level, m in logger.handlers[0].records if level >= logging.WARNING],
         error=error,
     )
-    result.resources = _to_policy_resources(mocks.resources, protected)
+    result.resources = _to_policy_resources(mocks.resources, mocks.protected)
     result.role_assignments = role_matrix(result.resources)
-    if error is None and result.kind:
-        result.violations = _evaluate(result, config)
+    result.policy_context = context
+    if error is None:
+        result.violations = policies.evaluate(result.resources, context)
     return result
 
 
@@ -335,6 +349,18 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append((record.levelno, record.getMessage()))
+
+
+def _recording_monitor(mocks: RecordingMocks):
+    """Pulumi's mock monitor, noting each registration's `protect` as the engine receives it."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def RegisterResource(self, request):  # noqa: N802 - the gRPC method's name
+            mocks.protected[(request.type, request.name)] = bool(request.protect)
+            return super().RegisterResource(request)
+
+    return RecordingMonitor(_MocksAdapter(mocks))
 
 
 class _MocksAdapter:
@@ -359,6 +385,8 @@ def _to_policy_resources(records: list[dict[str, Any]], protected: dict) -> list
             name=r["name"],
             properties=r["inputs"],
             protect=protected.get((r["type"], r["name"]), False),
+            outputs=r.get("outputs") or {},
+            custom=r.get("custom", True),
         )
         for r in records
     ]
@@ -387,21 +415,3 @@ def role_matrix(resources: list) -> list[dict[str, str]]:
             "scope": str(p.get("scope", "")),
         })
     return matrix
-
-
-def _evaluate(result: PreviewResult, config: dict[str, str]) -> list:
-    try:
-        from blueprint_infra import policies
-    except ImportError:  # pragma: no cover - the policies module ships with the package
-        return []
-    context = policies.PolicyContext(
-        environment=result.environment or result.stack,
-        kind=result.kind or naming.environment_kind(result.stack),
-        configured_deployer=result.configured_deployer,
-        deploying_identity=result.deploying_identity,
-        public_network_opt_out=(
-            result.kind == "prod"
-            and config.get(f"{result.project}:publicNetworkAccess") == "Enabled"
-        ),
-    )
-    return list(policies.evaluate(result.resources, context))

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from blueprint_infra import naming
 
-KINDS = ("dev", "staging", "prod")
-KIND_STRICTNESS = {kind: rank for rank, kind in enumerate(KINDS)}
+KINDS = naming.KINDS
 PUBLIC_NETWORK_ACCESS = ("Enabled", "Disabled")
 DEFAULT_VM_SIZE = "Standard_DS3_v2"
 DEFAULT_MAX_NODES = 2
@@ -182,15 +181,18 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
             cfg.key("environment"),
             "2-10 lowercase letters or digits, starting with a letter", environment,
         )
-    kind = cfg.required("kind", "one of dev, staging, prod")
+    # The kind comes from the environment's name (naming.environment_kind). `kind` may repeat it
+    # or be stricter (a prod-kind preprod), never weaker; left out, it is the derived kind.
+    named_kind = naming.environment_kind(environment)
+    allowed = [k for k in KINDS if naming.kind_rank(k) >= naming.kind_rank(named_kind)]
+    kind = cfg.raw("kind") or named_kind
     if kind not in KINDS:
         raise ConfigError(cfg.key("kind"), "one of dev, staging, prod", kind)
-    # A stack may be stricter than its name implies (a prod-kind preprod), never weaker.
-    named_kind = naming.environment_kind(environment)
-    if KIND_STRICTNESS[kind] < KIND_STRICTNESS[named_kind]:
-        allowed = [k for k in KINDS if KIND_STRICTNESS[k] >= KIND_STRICTNESS[named_kind]]
+    if kind not in allowed:
         raise ConfigError(
-            cfg.key("kind"), f"{' or '.join(allowed)} for the {environment} environment", kind
+            cfg.key("kind"),
+            f"{' or '.join(allowed)} for the {environment} environment (its kind follows its "
+            f"name; a stack may only be stricter)", kind,
         )
     cost_center = cfg.cost_center()
     scientists = cfg.checked(

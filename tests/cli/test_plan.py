@@ -314,9 +314,10 @@ def test_prod_stack_relabelled_as_dev_is_refused_as_broken_config(project_copy):
     stack["config"][f"{ns}:kind"] = "dev"
     stack_file.write_text(json.dumps(stack))
     result = blueprint("plan", project_copy, "--env", "prod")
-    assert_one_line_error(result, f"{ns}:kind", "staging or prod for the prodx environment")
+    # prodx is not a known pre-production name, so it is a prod-kind environment
+    assert_one_line_error(result, f"{ns}:kind", "prod for the prodx environment")
 
-    stack["config"][f"{ns}:kind"] = "staging"
+    stack["config"][f"{ns}:kind"] = "prod"
     stack_file.write_text(json.dumps(stack))
     result = blueprint("plan", project_copy, "--env", "prod")
     assert_one_line_error(result, f"{ns}:environment", "'prod'")

@@ -65,6 +65,7 @@ def open_storage():
         "st", account_name="stchurnprodabc123", resource_group_name="rg", kind="StorageV2",
         sku=storage.SkuArgs(name="Standard_LRS"), allow_blob_public_access=True,
         minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
+        allow_shared_key_access=False, public_network_access="Disabled",
         tags={"project": "churn", "environment": "prod", "cost-center": "cc",
               "managed-by": "pulumi"})
 
@@ -73,9 +74,10 @@ def urn(name: str, typ: str) -> str:
     return f"urn:pulumi:prod::churn::{typ}::{name}"
 
 
-def servicer(stack_config: dict, stack_name: str = "prod") -> _PolicyAnalyzerServicer:
+def servicer(stack_config: dict, stack_name: str = "prod",
+             project: str = "churn") -> _PolicyAnalyzerServicer:
     def settings():
-        return stack_config, stack_name
+        return stack_config, stack_name, project
 
     built = [policy_adapter.pack_policy(name, settings) for name in policies.POLICIES]
     return _PolicyAnalyzerServicer("mlops-blueprint", "0.1.0", built, EnforcementLevel.ADVISORY)
@@ -87,9 +89,10 @@ def struct(properties: dict) -> struct_pb2.Struct:
     return message
 
 
-def analyze(service, name: str, typ: str, properties: dict):
+def analyze(service, name: str, typ: str, properties: dict, *, protect: bool = False):
     request = proto.AnalyzeRequest(type=typ, properties=struct(properties), urn=urn(name, typ),
-                                   name=name)
+                                   name=name,
+                                   options=proto.AnalyzerResourceOptions(protect=protect))
     return list(service.Analyze(request, None).diagnostics)
 
 
@@ -133,33 +136,40 @@ def test_every_policy_keeps_its_enforcement_level_and_kind():
     ("AzureML Data Scientist", True), ("Contributor", True), ("Reader", False),
 ])
 def test_pack_flags_a_prod_group_write_role_naming_the_assignment(role, expect_violation):
-    typ, inputs = record(lambda: [group_grant(role)])["ds-grant"]
-    diagnostics = analyze(servicer(PROD_CONFIG), "ds-grant", typ, inputs)
+    diagnostics = analyze_stack(servicer(PROD_CONFIG), record(lambda: [group_grant(role)]))
     if not expect_violation:
         assert diagnostics == []
         return
     [diagnostic] = diagnostics
     assert diagnostic.policyName == "prod-no-human-write-roles"
     assert diagnostic.enforcementLevel == proto.MANDATORY
-    assert diagnostic.urn == urn("ds-grant", typ)
+    assert diagnostic.urn == urn("ds-grant", policies.ROLE_ASSIGNMENT)
     assert "'ds-grant'" in diagnostic.message and role in diagnostic.message
 
 
-def test_pack_takes_the_kind_from_the_stack_config_not_just_the_name():
-    typ, inputs = record(lambda: [group_grant("AzureML Data Scientist")])["ds-grant"]
-    assert analyze(servicer({"kind": "dev", "environment": "dev"}, "dev"), "ds-grant", typ,
-                   inputs) == []
-    # A stack named "live" whose config says prod is held to the prod rules.
-    [diagnostic] = analyze(servicer({"kind": "prod", "deployerObjectId": DEPLOYER}, "live"),
-                           "ds-grant", typ, inputs)
-    assert diagnostic.policyName == "prod-no-human-write-roles"
+def test_pack_takes_the_kind_from_the_stack_name_and_config_may_only_be_stricter():
+    resources = record(lambda: [group_grant("AzureML Data Scientist")])
+    assert analyze_stack(servicer({"kind": "dev", "environment": "dev"}, "dev"), resources) == []
+    # A stack named "live" (unknown: prod) or relabelled dev by its config is held to prod rules.
+    for config, name in [({"deployerObjectId": DEPLOYER}, "live"),
+                         ({"kind": "dev", "environment": "dev", "deployerObjectId": DEPLOYER},
+                          "prod"),
+                         ({"kind": "prod", "deployerObjectId": DEPLOYER}, "dev")]:
+        [diagnostic] = analyze_stack(servicer(config, name), resources)
+        assert diagnostic.policyName == "prod-no-human-write-roles", (config, name)
+
+
+def test_pack_policy_config_cannot_weaken_the_kind():
+    context = policy_adapter.context_from({"kind": "dev"}, {}, "prod")
+    assert context.kind == "prod"
+    assert policy_adapter.context_from({"kind": "prod"}, {}, "dev").kind == "prod"
 
 
 def test_pack_reports_storage_public_access_like_plan():
     typ, inputs = record(lambda: [open_storage()])["st"]
-    diagnostics = analyze(servicer(PROD_CONFIG), "st", typ, inputs)
+    diagnostics = analyze(servicer(PROD_CONFIG), "st", typ, inputs, protect=True)
     plan_verdicts = policies.evaluate_all(
-        [policies.Resource(typ, "st", inputs)],
+        [policies.Resource(typ, "st", inputs, protect=True)],
         policy_adapter.context_from(None, PROD_CONFIG, "prod"))
     assert [d.policyName for d in diagnostics] == [v.policy for v in plan_verdicts] == [
         "storage-no-public-blob-access"]
@@ -171,14 +181,24 @@ def test_pack_does_not_fail_on_values_unknown_in_preview():
     inputs["allowBlobPublicAccess"] = UNKNOWN_BOOLEAN_VALUE
     inputs["tags"] = {"project": "p", "environment": "prod", "cost-center": "cc",
                       "managed-by": "pulumi"}
-    assert analyze(servicer(PROD_CONFIG), "st", typ, inputs) == []
+    assert analyze(servicer(PROD_CONFIG), "st", typ, inputs, protect=True) == []
 
 
 # --- stack validations through the analyzer ---------------------------------------------------
 
-def analyze_stack(service, resources: dict[str, tuple[str, dict]]):
+def analyze_stack(service, resources: dict[str, tuple[str, dict]],
+                  dependencies: dict[str, dict[str, list[str]]] | None = None):
+    """AnalyzeStack with the resources' outputs; `dependencies`: resource -> input -> the logical
+    names of the resources it was computed from (the engine sends their URNs)."""
+    types = {name: typ for name, (typ, _) in resources.items()}
+
+    def deps(name):
+        return {key: proto.AnalyzerPropertyDependencies(urns=[urn(d, types[d]) for d in names])
+                for key, names in ((dependencies or {}).get(name) or {}).items()}
+
     request = proto.AnalyzeStackRequest(resources=[
-        proto.AnalyzerResource(type=typ, properties=struct(props), urn=urn(name, typ), name=name)
+        proto.AnalyzerResource(type=typ, properties=struct(props), urn=urn(name, typ), name=name,
+                               propertyDependencies=deps(name))
         for name, (typ, props) in resources.items()
     ])
     return list(service.AnalyzeStack(request, None).diagnostics)
@@ -218,13 +238,13 @@ def test_plain_unwraps_proxies_and_marks_unknowns():
         "azure-native:storage:StorageAccount", "st", True)
 
 
-def test_context_prefers_policy_config_then_stack_config_then_stack_name():
+def test_context_takes_the_stack_name_then_policy_config_then_stack_config():
     context = policy_adapter.context_from(
         {"deployingObjectId": "99999999-9999-9999-9999-999999999999"},
         {"environment": "prod", "kind": "prod", "deployerObjectId": DEPLOYER,
          "publicNetworkAccess": "Enabled"}, "whatever")
     assert (context.environment, context.kind, context.configured_deployer) == (
-        "prod", "prod", DEPLOYER)
+        "whatever", "prod", DEPLOYER)
     assert context.deploying_identity == "99999999-9999-9999-9999-999999999999"
     assert context.public_network_opt_out
     by_name = policy_adapter.context_from(None, {}, "preprod")
@@ -273,9 +293,80 @@ def test_the_running_pack_serves_every_registry_policy_at_its_level(running_pack
 
 def test_the_running_pack_reads_the_stack_config_and_flags_a_human_write_role(running_pack):
     typ, inputs = record(lambda: [group_grant("AzureML Data Scientist")])["ds-grant"]
-    request = proto.AnalyzeRequest(type=typ, properties=struct(inputs), urn=urn("ds-grant", typ),
-                                   name="ds-grant")
-    [diagnostic] = running_pack.Analyze(request).diagnostics
+    request = proto.AnalyzeStackRequest(resources=[proto.AnalyzerResource(
+        type=typ, properties=struct(inputs), urn=urn("ds-grant", typ), name="ds-grant")])
+    [diagnostic] = running_pack.AnalyzeStack(request).diagnostics
     assert diagnostic.policyName == "prod-no-human-write-roles"
     assert diagnostic.enforcementLevel == proto.MANDATORY
     assert diagnostic.urn == urn("ds-grant", typ) and "'ds-grant'" in diagnostic.message
+
+
+# --- the allow-list and the bootstrap through the analyzer ---------------------------------------
+
+WORKSPACE = {"workspaceName": "mlw-churn-prod", "identity": {"type": "SystemAssigned"},
+             "publicNetworkAccess": "Disabled",
+             "tags": {"project": "churn", "environment": "prod", "cost-center": "cc",
+                      "managed-by": "pulumi"}}
+
+
+def late_grant(role: str = "Key Vault Administrator") -> tuple[str, dict]:
+    """A grant whose principal id is unknown in the preview (the engine's sentinel)."""
+    return policies.ROLE_ASSIGNMENT, {
+        "principalId": proto_unknown_string(), "principalType": "ServicePrincipal",
+        "roleDefinitionId": roles.role_definition_id(SUBSCRIPTION, role), "scope": "/kv",
+        "roleAssignmentName": "55555555-5555-5555-5555-555555555555"}
+
+
+def proto_unknown_string() -> str:
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    return UNKNOWN_STRING_VALUE
+
+
+def test_pack_allows_an_unknown_principal_only_when_it_comes_from_the_workspace():
+    resources = {"mlw": (policies.ML_WORKSPACE, WORKSPACE), "late": late_grant(),
+                 "id": ("azure-native:managedidentity:UserAssignedIdentity",
+                        {"resourceName": "id-x", "tags": WORKSPACE["tags"]})}
+    from_workspace = {"late": {"principalId": ["mlw"]}}
+    from_identity = {"late": {"principalId": ["id"]}}
+    assert analyze_stack(servicer(PROD_CONFIG), resources, from_workspace) == []
+    [diagnostic] = analyze_stack(servicer(PROD_CONFIG), resources, from_identity)
+    assert diagnostic.policyName == "prod-no-human-write-roles"
+    assert "unknown until deployment" in diagnostic.message
+    [untraced] = analyze_stack(servicer(PROD_CONFIG), resources)
+    assert untraced.policyName == "prod-no-human-write-roles"
+
+
+def test_pack_allows_the_workspace_identity_by_its_known_output():
+    principal = "77777777-7777-4777-8777-777777777777"
+    workspace = {**WORKSPACE, "identity": {"type": "SystemAssigned", "principalId": principal}}
+    _, grant = late_grant()
+    resources = {"mlw": (policies.ML_WORKSPACE, workspace),
+                 "kv-admin": (policies.ROLE_ASSIGNMENT, {**grant, "principalId": principal})}
+    assert analyze_stack(servicer(PROD_CONFIG), resources) == []
+    stranger = {**grant, "principalId": "88888888-8888-4888-8888-888888888888"}
+    [diagnostic] = analyze_stack(servicer(PROD_CONFIG),
+                                 {**resources, "kv-admin": (policies.ROLE_ASSIGNMENT, stranger)})
+    assert diagnostic.policyName == "prod-no-human-write-roles"
+
+
+def test_pack_reads_protect_as_registered():
+    typ, inputs = policies.ML_WORKSPACE, WORKSPACE
+    [diagnostic] = analyze(servicer(PROD_CONFIG), "mlw", typ, inputs)
+    assert diagnostic.policyName == "prod-stateful-resources-protected"
+    assert analyze(servicer(PROD_CONFIG), "mlw", typ, inputs, protect=True) == []
+
+
+def test_pack_judges_a_bootstrap_project_as_the_bootstrap():
+    service = servicer({}, "platform", project="churn-bootstrap")
+    grant = record(lambda: [authorization.RoleAssignment(
+        "dev-contributor", principal_id=GROUP, principal_type="ServicePrincipal",
+        role_definition_id=roles.role_definition_id(SUBSCRIPTION, "Contributor"),
+        scope=f"/subscriptions/{SUBSCRIPTION}",
+        role_assignment_name="55555555-5555-5555-5555-555555555555")])
+    typ, inputs = grant["dev-contributor"]
+    names = [d.policyName for d in analyze(service, "dev-contributor", typ, inputs)]
+    assert names == ["bootstrap-no-subscription-scope"]
+    human = {**inputs, "principalType": "group"}
+    names = [d.policyName for d in analyze(service, "dev-contributor", typ, human)]
+    assert names == ["bootstrap-no-human-above-reader", "bootstrap-no-subscription-scope"]

@@ -305,7 +305,8 @@ def test_prod_passes_when_token_azure_and_config_agree(project):
 @pytest.mark.parametrize(
     ("environment", "stack_kind", "key", "expected"),
     [
-        ("prodx", "staging", "environment", "'prod'"),  # renamed: no longer the stack's name
+        ("prodx", "prod", "environment", "'prod'"),  # renamed: no longer the stack's name
+        ("prodx", "staging", "kind", "prod for the prodx environment"),  # unknown name: prod
         ("prod", "dev", "kind", "prod for the prod environment"),  # relabelled weaker
         ("preprod", "dev", "kind", "staging or prod for the preprod environment"),
     ],
@@ -414,7 +415,7 @@ NAME_FIELDS = {
 ])
 @pytest.mark.parametrize("env", ["dev", "preprod9xy", "prod"])
 def test_recorded_names_follow_azure_rules(project, slug, env):
-    kind = {"dev": "dev", "prod": "prod"}.get(env, "staging")
+    kind = naming.environment_kind(env)
     infra = project({env: stack_config(env, kind, slug=slug, aks=True)}, slug=slug)
     result = preview_stack(infra, env, deploying_object_id=DEPLOYER, dry_run=True)
     assert result.error is None, result.error

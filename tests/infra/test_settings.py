@@ -82,3 +82,21 @@ def test_bootstrap_refuses_an_environment_named_like_its_own_resources(reserved)
         load_bootstrap_settings("churn-model-bootstrap", config.get)
     assert "churn-model-bootstrap:environments" in str(raised.value)
     assert "reserved" in str(raised.value) and "\n" not in str(raised.value)
+
+@pytest.mark.parametrize(("env", "declared", "kind"), [
+    ("preprod", None, "staging"), ("preprod", "prod", "prod"), ("dev", "staging", "staging"),
+    ("sandbox", None, "prod"), ("prod", "prod", "prod"),
+])
+def test_kind_follows_the_name_and_may_only_be_stricter(env, declared, kind):
+    config = stack_config(env, declared or "dev", kind=declared)  # None: no kind key
+    assert load_environment_settings(SLUG, config.get).kind == kind
+
+
+@pytest.mark.parametrize(("env", "declared", "allowed"), [
+    ("prod", "dev", "prod for the prod environment"),
+    ("sandbox", "staging", "prod for the sandbox environment"),
+    ("preprod", "dev", "staging or prod for the preprod environment"),
+])
+def test_a_weaker_kind_is_refused_naming_the_key(env, declared, allowed):
+    with pytest.raises(ConfigError, match=f"{SLUG}:kind: expected {allowed}"):
+        load(env, declared)

@@ -191,7 +191,8 @@ def test_task_kinds_follow_naming_environment_kind(copier_template):
     env, _, tasks = copier_template
     (task,) = tasks
     kinds_template = task.cmd[task.cmd.index("--kinds") + 1]
-    environments = ["dev", "preprod", "qa", "test", "prod", "staging"]
+    environments = ["dev", "prod", *naming.STAGING_NAMES, "prodx", "sandbox", "dev2", "live",
+                    "Preprod", " qa "]
     rendered = env.from_string(kinds_template).render(environments=environments)
     assert dict(pair.split("=") for pair in rendered.split(",")) == {
         e: naming.environment_kind(e) for e in environments

@@ -71,3 +71,18 @@ def test_refuses_an_environment_without_a_known_kind(tmp_path):
     unknown = run_task(tmp_path, kinds="dev=dev,preprod=qa,prod=prod")
     assert unknown.returncode != 0 and "unknown kind 'qa'" in unknown.stderr
     assert list(tmp_path.glob("Pulumi.*.yaml")) == []
+
+
+def test_a_prod_kind_environment_other_than_prod_gets_the_placeholder_deployer(tmp_path):
+    """`sandbox` is an unknown name, so prod-kind; it is deployed by its own identity, never
+    prod's, so its deployer is the placeholder until someone sets it."""
+    answers = {**ANSWERS, "environments": ["dev", "sandbox", "prod"],
+               "prod_deployer_object_id": "33333333-3333-4333-8333-333333333333"}
+    done = run_task(tmp_path, answers=answers, kinds="dev=dev,sandbox=prod,prod=prod")
+    assert done.returncode == 0, done.stderr
+    slug = ANSWERS["project_slug"]
+    sandbox = yaml.safe_load((tmp_path / "Pulumi.sandbox.yaml").read_text())["config"]
+    prod = yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
+    assert sandbox[f"{slug}:kind"] == "prod"
+    assert sandbox[f"{slug}:deployerObjectId"] == "00000000-0000-0000-0000-000000000000"
+    assert prod[f"{slug}:deployerObjectId"] == "33333333-3333-4333-8333-333333333333"

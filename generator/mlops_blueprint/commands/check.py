@@ -332,7 +332,6 @@ def _stack_agrees(project, stack) -> list[Finding]:
         "azure-native:location": answers.get("azure_location"),
         f"{ns}:projectSlug": answers.get("project_slug"),
         f"{ns}:environment": stack.environment,
-        f"{ns}:kind": naming.environment_kind(stack.environment),
     }
     ids = {f"{ns}:dataScientistsGroupId": answers.get("data_scientists_group_id")}
     if stack.environment == "prod":
@@ -342,6 +341,17 @@ def _stack_agrees(project, stack) -> list[Finding]:
         if value and not naming.is_placeholder(str(value)):
             expected[key] = value
     findings = []
+    # The kind follows the stack's name; the stack may repeat it or be stricter, never weaker.
+    named_kind = naming.environment_kind(stack.environment)
+    declared = stack.config.get(f"{ns}:kind")
+    if declared is not None and (
+        str(declared) not in naming.KINDS
+        or naming.kind_rank(declared) < naming.kind_rank(named_kind)
+    ):
+        allowed = [k for k in naming.KINDS if naming.kind_rank(k) >= naming.kind_rank(named_kind)]
+        findings.append(Finding(
+            where, f"{ns}:kind is {declared!r} but {stack.environment!r} is a {named_kind} "
+            f"environment by its name; set {' or '.join(allowed)}"))
     for key, value in expected.items():
         actual = stack.config.get(key)
         if actual is None or str(actual).lower() != str(value).lower():
