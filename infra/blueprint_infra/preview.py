@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from blueprint_infra import roles
+from blueprint_infra import naming, roles
 
 FAKE_TENANT_ID = "72f988bf-0000-4000-8000-000000000001"
 FAKE_SUBSCRIPTION_ID = "5f2c7b1e-0000-4000-8000-000000000002"

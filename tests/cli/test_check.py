@@ -9,16 +9,7 @@ from cli_helpers import blueprint, load_yaml
 
 from mlops_blueprint.commands.check import azure_ml_files, loader_name
 
-#: EXPECTED TO CHANGE (policies branch): `check` now judges the bootstrap, and the bootstrap of
-#: this tree grants its identities roles at subscription scope, on one shared state container and
-#: vault-wide, with ABAC conditions that do not constrain principal types. The per-environment
-#: bootstrap of decisions.md makes these pass; remove this mark when it is merged.
-CURRENT_BOOTSTRAP_FAILS = pytest.mark.xfail(
-    reason="the current bootstrap violates the bootstrap policies (subscription scope)",
-    strict=False)
 
-
-@CURRENT_BOOTSTRAP_FAILS
 def test_fresh_project_passes(fresh_project):
     run = blueprint("check", fresh_project)
     assert run.exit_code == 0, run.stdout + run.stderr
@@ -51,7 +42,6 @@ def test_every_azure_ml_file_has_a_loader(fresh_project):
          lambda t: t.replace("code/prep/environment.yml", "code/prep/missing.yml"), "missing.yml"),
     ],
 )
-@CURRENT_BOOTSTRAP_FAILS
 def test_broken_azure_ml_yaml_fails_naming_the_file(project_copy, relative, edit, says):
     path = project_copy / relative
     original = path.read_text()

@@ -788,15 +788,21 @@ def test_custom_read_role_passes_and_prod_custom_roles_only_read():
     assert [v.policy for v in found([writer], ctx("prod"))] == ["prod-custom-roles-read-only"]
 
 
-ABAC_OK = rbac.abac_condition() + (
-    " AND (@Request[Microsoft.Authorization/roleAssignments:PrincipalType] "
-    "ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'})")
+#: The prod deploy identity's own condition: role ids and principal types, from the RBAC table.
+ABAC_OK = rbac.rbac_admin_condition("prod", "resource_group")
+_IDS = ", ".join(rbac.assignable_role_ids())
+#: A condition that limits the roles only (what the bootstrap used to write).
+ROLE_ONLY = (
+    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+    f"(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+    f"ForAnyOfAnyValues:GuidEquals {{{_IDS}}}))"
+)
 
 
 @pytest.mark.parametrize(("condition", "version", "problem"), [
     (None, None, "no ABAC condition"),
     ("", "2.0", "no ABAC condition"),
-    (rbac.abac_condition(), "2.0", "principal types"),
+    (ROLE_ONLY, "2.0", "principal types"),
     ("@Request[Microsoft.Authorization/roleAssignments:PrincipalType] StringEquals "
      "'ServicePrincipal'", "2.0", "role ids"),
     (ABAC_OK.replace(roles.ROLE_IDS["Reader"], roles.ROLE_IDS["Owner"]), "2.0", "Owner"),
@@ -1163,7 +1169,7 @@ def test_bootstrap_other_service_principals_hold_nothing_beyond_reader(boot):
 
 
 @pytest.mark.parametrize("condition", [
-    rbac.abac_condition(),  # no principal type at all
+    ROLE_ONLY,  # no principal type at all
     ABAC_OK.replace("{'ServicePrincipal'}", "{'ServicePrincipal', 'User'}"),
     ABAC_OK.replace("'ServicePrincipal'", "'Group'"),
 ])
