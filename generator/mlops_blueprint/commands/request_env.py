@@ -4,7 +4,8 @@ It re-answers one question (`environments`) with `copier update` at the template
 project is already on, so the only changes are the ones the new environment brings: its stack
 file (written by the template's task), its CI/CD stage, the updated answers. Nothing is
 committed: the team reviews the working tree, commits it on a branch and opens a pull request
-that the platform team (CODEOWNERS of .cloud/infra) approves.
+that the platform team (CODEOWNERS of .cloud/infra, or the required-reviewers branch policy on
+Azure DevOps) approves.
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ def request_env(
 
     changed = _git(project.root, "status", "--porcelain", "--untracked-files=all").splitlines()
     conflicts = _report(
-        project.root, environment, kind=naming.environment_kind(environment), changed=changed
+        project.root,
+        environment,
+        kind=naming.environment_kind(environment),
+        changed=changed,
+        reviewers=_reviewers(project.answers),
     )
     if conflicts:
         # The change stays in the tree for review, but a script must not commit the markers.
@@ -166,11 +171,12 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
         raise UsageError(f"copier update failed: {error}") from error
     except ProcessExecutionError as error:
         detail = (error.stderr or "").strip().splitlines()
+        reason = detail[-1] if detail else " ".join(map(str, error.argv))
         raise UsageError(
-            "copier cannot check out the project's template version ("
-            + (detail[-1] if detail else str(error.argv))
-            + "); make sure _src_path in .copier-answers.yml points at the template repository "
-            "and that it still has the _commit recorded there"
+            f"cannot fetch the template from {src} (_src_path in .copier-answers.yml): "
+            f"{reason}; set _src_path to the platform team's git URL of mlops-blueprint (and "
+            f"_commit to the tag the project was made from, now {template_ref}), commit, and "
+            "retry"
         ) from error
 
 
@@ -199,7 +205,17 @@ def _task_output_hidden():
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
-def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> list[str]:
+def _reviewers(answers: dict) -> str:
+    """Who approves a change to .cloud/infra, in the words of the project's CI provider."""
+    team = answers.get("platform_team") or "the platform team"
+    if answers.get("ci_provider") == "azure-devops":
+        return f"{team}, the required reviewers of .cloud/infra (branch policy, .ado/README.md)"
+    return f"{team}, CODEOWNERS of .cloud/infra"
+
+
+def _report(
+    root: Path, environment: str, *, kind: str, changed: list[str], reviewers: str
+) -> list[str]:
     """Prints what changed and the next steps; returns the files left with merge conflicts."""
     from rich.console import Console
 
@@ -229,7 +245,7 @@ def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> l
     console.print(
         "\nNext: git diff; blueprint plan --env "
         f"{environment}; git switch -c request-env-{environment} && git add -A && git commit; "
-        "open a pull request for the platform team (CODEOWNERS of .cloud/infra) to approve."
+        f"open a pull request for {reviewers} to approve."
     )
     return conflicts
 
