@@ -151,8 +151,13 @@ def resolve_template(
     ).exists():
         # A source checkout: render it at HEAD (uncommitted template changes included); copier
         # records the checkout and HEAD, unless the team's URL is known.
-        source = source or _origin_url(checkout)
-        return TemplateOrigin(str(checkout), vcs_ref or "HEAD", source, None)
+        # copier would record a commit of its own when the checkout has uncommitted changes (it
+        # commits them in a scratch clone); record the checkout's own commit instead.
+        ref = vcs_ref or "HEAD"
+        return TemplateOrigin(
+            str(checkout), ref, source or _origin_url(checkout) or str(checkout),
+            _describe(checkout, ref),
+        )
 
     bundled = package / "_bundled"
     if not (bundled / "copier.yml").is_file():
@@ -202,6 +207,21 @@ def _origin_url(checkout: Path) -> str | None:
         return None
     url = result.stdout.strip()
     return _clean_url(url) if result.returncode == 0 and url else None
+
+
+def _describe(checkout: Path, ref: str) -> str | None:
+    """`ref` of a checkout the way copier records a template commit (`git describe --tags
+    --always`: the tag when the commit has one)."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "describe", "--tags", "--always", ref],
+            capture_output=True, text=True, check=False, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
 
 
 def _recorded_source(bundled: Path) -> dict[str, Any]:

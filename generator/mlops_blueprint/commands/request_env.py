@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def request_env(
         )
     _require_clean_git(project.root)
     _require_git_template(project.answers)
+    _require_reachable_local_template(str(project.answers["_src_path"]), project.root)
 
     _update(
         project.root, requested, str(project.answers["_commit"]), str(project.answers["_src_path"])
@@ -135,6 +137,33 @@ def _require_git_template(answers: dict) -> None:
         )
 
 
+def _fix_source_hint(ref: str) -> str:
+    return (
+        "set _src_path to the platform team's git URL of mlops-blueprint (and _commit to the tag "
+        f"the project was made from, now {ref}), commit, and retry"
+    )
+
+
+def _require_reachable_local_template(src: str, root: Path) -> None:
+    """A template recorded as a local path must still be a git repository there (copier's own
+    message, "only supported in git-tracked templates", does not say what to fix). Remote URLs
+    are checked by git when copier clones them."""
+    if "://" in src or src.startswith(("gh:", "gl:")) or re.match(r"^[\w.-]+@[\w.-]+:", src):
+        return
+    path = (root / Path(src).expanduser()).resolve()
+    try:
+        inside = _git(path, "rev-parse", "--is-inside-work-tree").strip() == "true" or (
+            _git(path, "rev-parse", "--is-bare-repository").strip() == "true"
+        )
+    except (subprocess.CalledProcessError, OSError):
+        inside = False
+    if not inside:
+        raise UsageError(
+            f"cannot fetch the template from {src} (_src_path in .copier-answers.yml): not a "
+            "git repository there; " + _fix_source_hint("its _commit")
+        )
+
+
 def _update(root: Path, environments: list[str], template_ref: str, src: str) -> None:
     """copier update at the template version the project is on (its `_commit`)."""
     import warnings
@@ -174,9 +203,7 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
         reason = detail[-1] if detail else " ".join(map(str, error.argv))
         raise UsageError(
             f"cannot fetch the template from {src} (_src_path in .copier-answers.yml): "
-            f"{reason}; set _src_path to the platform team's git URL of mlops-blueprint (and "
-            f"_commit to the tag the project was made from, now {template_ref}), commit, and "
-            "retry"
+            f"{reason}; " + _fix_source_hint(template_ref)
         ) from error
 
 
