@@ -16,6 +16,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 from copier._main import Worker
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,6 +97,27 @@ def test_default_slug_is_naming_slugify(copier_template, name):
 @given(name=project_names)
 def test_default_slug_is_naming_slugify_for_any_name(copier_template, name):
     assert copier_default_slug(copier_template, name) == naming.slugify(name)
+
+
+def test_copier_copy_with_defaults_and_no_data_names_the_project_after_its_folder(
+    tmp_path, render_template, monkeypatch
+):
+    """`copier copy --trust --defaults SRC dst` with no --data: the folder names the project."""
+    project = render_template(tmp_path / "Fraud Detection", {})
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "Fraud Detection"
+    assert answers["project_slug"] == naming.slugify("Fraud Detection") == "fraud-detection"
+    stack = yaml.safe_load((project / ".cloud/infra/Pulumi.dev.yaml").read_text())["config"]
+    assert stack["fraud-detection:projectSlug"] == "fraud-detection"
+
+    # `copier copy SRC .` from inside the new folder: the folder's name, not "."
+    here = tmp_path / "42"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    render_template(Path("."), {})
+    answers = yaml.safe_load((here / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "42"
+    assert answers["project_slug"] == naming.slugify("42") == "ml-42"
 
 
 # --- validators -----------------------------------------------------------------------------
