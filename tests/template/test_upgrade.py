@@ -178,13 +178,6 @@ def test_upgrade_from_the_last_release_keeps_team_edits_and_previews(releases, t
     assert sorted(e["environment"] for e in environments) == sorted(ANSWERS["environments"])
 
 
-def test_a_fresh_copy_of_the_release_runs_no_migration(releases, tmp_path, capfd):
-    project = tmp_path / "fresh"
-    quiet_copier(copier.run_copy, str(releases), str(project), data=ANSWERS, vcs_ref="v0.2.0")
-    assert "migrate:" not in capfd.readouterr().err
-    assert answers(project)["_commit"] == "v0.2.0"
-
-
 # --- the migration machinery, on a synthetic release ----------------------------------------
 
 V0_3_0 = '''
@@ -271,6 +264,16 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     assert code == 0, err + out
 
 
+def test_a_fresh_copy_of_a_release_runs_no_migration(release_with_migration, tmp_path, capfd):
+    project = tmp_path / "fresh"
+    quiet_copier(copier.run_copy, str(release_with_migration), str(project), data=ANSWERS,
+                 vcs_ref="v0.3.0")
+    assert "migrate:" not in capfd.readouterr().err
+    assert answers(project)["_commit"] == "v0.3.0"
+    dev = yaml.safe_load(stack_file(project, "dev").read_text())["config"]
+    assert dev[f"{SLUG}:publicNetworkAccess"] == "Enabled"  # written by the task, not migrated
+
+
 # --- versions stay in step -------------------------------------------------------------------
 
 def test_versions_agree_and_every_migration_has_its_script():
@@ -290,3 +293,83 @@ def test_versions_agree_and_every_migration_has_its_script():
         script = f"tasks/migrations/{tag[1:].replace('.', '_').join(['v', '.py'])}"
         assert script in " ".join(migration["command"]), migration
         assert (REPO_ROOT / script).is_file(), script
+
+
+# --- the edits, one by one, on a generated project's stack files ----------------------------
+
+@pytest.fixture
+def steps_module():
+    sys.path.insert(0, str(REPO_ROOT / "tasks/migrations"))
+    try:
+        import steps
+        import v0_2_0
+
+        yield steps, v0_2_0
+    finally:
+        sys.path.remove(str(REPO_ROOT / "tasks/migrations"))
+
+
+@pytest.fixture
+def stacks_project(rendered_project, tmp_path):
+    project = shutil.copytree(rendered_project(**ANSWERS), tmp_path / "p")
+    return Path(project)
+
+
+def context(steps, project: Path):
+    kinds = {"dev": "dev", "preprod": "staging", "prod": "prod"}
+    return steps.Context(project, SLUG, kinds, None, None)
+
+
+def test_dropping_kind_keeps_a_stricter_kind_and_the_teams_comments(steps_module, stacks_project):
+    steps, release = steps_module
+    preprod = stack_file(stacks_project, "preprod")
+    preprod.write_text(preprod.read_text().replace(
+        f'{SLUG}:kind: "staging"', f'{SLUG}:kind: "prod"  # stricter, on purpose'))
+    dev = stack_file(stacks_project, "dev")
+    dev.write_text(dev.read_text().replace("config:\n", "config:\n  # Team: reviewed 2026-11\n"))
+    before = {env: yaml.safe_load(stack_file(stacks_project, env).read_text())["config"]
+              for env in ("dev", "preprod", "prod")}
+    drop = steps.DropKey("kind", "the kind follows the stack name",
+                         only_if=release.redundant_kind, comments=release.KIND_COMMENTS)
+
+    for _ in range(2):  # idempotent
+        drop.apply(context(steps, stacks_project))
+
+    for env in ("dev", "preprod", "prod"):
+        text = stack_file(stacks_project, env).read_text()
+        after = yaml.safe_load(text)["config"]
+        expected = {k: v for k, v in before[env].items()
+                    if not (k == f"{SLUG}:kind" and env != "preprod")}
+        assert after == expected, env
+        if env != "preprod":  # the template's comment above a dropped key goes with it
+            assert not any(comment in text for comment in release.KIND_COMMENTS), env
+    assert "# Team: reviewed 2026-11" in dev.read_text()
+    assert "stricter, on purpose" in preprod.read_text()
+
+
+def test_renaming_a_key_renames_the_commented_example_too(steps_module, stacks_project):
+    steps, _ = steps_module
+    prod = stack_file(stacks_project, "prod")
+    prod.write_text(prod.read_text().replace('costCenter: "CC-0000"', 'costCenter: "CC-4242"'))
+    before = yaml.safe_load(prod.read_text())["config"]
+
+    rename = steps.RenameKey("costCenter", "costCentre")
+    rename.apply(context(steps, stacks_project))
+    rename.apply(context(steps, stacks_project))
+    steps.RenameKey("computeVmSize", "computeSku").apply(context(steps, stacks_project))
+
+    after = yaml.safe_load(prod.read_text())["config"]
+    assert after.pop(f"{SLUG}:costCentre") == "CC-4242"
+    assert after == {k: v for k, v in before.items() if k != f"{SLUG}:costCenter"}
+    assert f"# {SLUG}:computeSku: Standard_DS3_v2" in prod.read_text()
+    assert "computeVmSize" not in prod.read_text()
+
+
+def test_moving_a_file_the_template_does_not_render(steps_module, stacks_project):
+    steps, _ = steps_module
+    notes = stacks_project / "notes/runbook.md"
+    notes.parent.mkdir()
+    notes.write_text("ours\n")
+    steps.MoveFile("notes/runbook.md", "docs/runbook.md").apply(context(steps, stacks_project))
+    assert (stacks_project / "docs/runbook.md").read_text() == "ours\n"
+    assert not notes.exists()
