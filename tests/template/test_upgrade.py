@@ -373,3 +373,19 @@ def test_moving_a_file_the_template_does_not_render(steps_module, stacks_project
     steps.MoveFile("notes/runbook.md", "docs/runbook.md").apply(context(steps, stacks_project))
     assert (stacks_project / "docs/runbook.md").read_text() == "ours\n"
     assert not notes.exists()
+
+
+# --- what the project's README says ----------------------------------------------------------
+
+def test_readme_says_how_to_install_blueprint_and_how_upgrades_arrive(rendered_project):
+    project = rendered_project(**ANSWERS)
+    readme = (project / "README.md").read_text()
+    install = "python -m pip install -r .cloud/infra/requirements.txt"
+    assert install in readme
+    assert readme.index(install) < readme.index("blueprint plan\n")
+    # that file installs the distribution whose console script is `blueprint`
+    requirements = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
+    assert any(line.startswith("mlops-blueprint==") for line in requirements)
+    scripts = (REPO_ROOT / "pyproject.toml").read_text().split("[project.scripts]", 1)[1]
+    assert re.search(r'^blueprint = "mlops_blueprint\.cli:main"$', scripts, re.MULTILINE)
+    assert "renovate.json" in readme and (project / "renovate.json").is_file()
