@@ -250,3 +250,14 @@ def test_every_question_is_documented(copier_template):
     page = (REPO_ROOT / "docs/platform-teams.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", page, flags=re.MULTILINE))
     assert documented == asked
+
+
+def test_files_cited_by_the_template_config_exist():
+    """copier.yml and the tasks point readers at tests and scripts; each must exist."""
+    cited = set()
+    for source in [REPO_ROOT / "copier.yml", *sorted((REPO_ROOT / "tasks").rglob("*.py")),
+                   REPO_ROOT / "tasks/README.md"]:
+        cited |= set(re.findall(r"\b((?:tests|tasks)/[\w/]+\.(?:py|md))\b", source.read_text()))
+    assert "tests/template/test_render.py" in cited
+    missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file())
+    assert missing == []
