@@ -130,7 +130,7 @@ def team_edits(project: Path) -> dict[Path, str]:
     text = text.replace('costCenter: "CC-0000"', 'costCenter: "CC-4242"')
     assert "Standard_D8s_v3" in text and "CC-4242" in text
     prod.write_text(text)
-    readme = project / "README.md"
+    readme = project / "README.md"  # the team's notes at the end, where teams put them
     readme.write_text(readme.read_text() + TEAM_README)
     commit_all(project, "Team edits")
     return {path: path.read_text() for path in (train, prod, readme)}
@@ -163,7 +163,11 @@ def test_upgrade_from_the_last_release_keeps_team_edits_and_previews(releases, t
     assert answers(project)["_commit"] == "v0.2.0"
     assert answers(project)["environments"] == ANSWERS["environments"]
     for path, text in edited.items():  # the team's edits, byte for byte
-        assert path.read_text() == text, path
+        if path.name != "README.md":
+            assert path.read_text() == text, path
+    readme = (project / "README.md").read_text()  # the team's notes and the template's news
+    assert readme.endswith(TEAM_README)
+    assert "## The `blueprint` command" in readme
     # the release's own changes arrived: the package pin and the Renovate config
     pin = (project / ".cloud/infra/requirements.txt").read_text()
     assert "mlops-blueprint==0.2.0" in pin.splitlines()
@@ -252,8 +256,9 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     assert kept[f"{SLUG}:publicNetworkAccess"] == "Disabled"
     # the other team edits
     for path, text in edited.items():
-        if path.name != "Pulumi.prod.yaml":
+        if path.name not in ("Pulumi.prod.yaml", "README.md"):
             assert path.read_text() == text, path
+    assert (project / "README.md").read_text().endswith(TEAM_README)
     prod = yaml.safe_load(stack_file(project, "prod").read_text())["config"]
     assert prod[f"{SLUG}:computeVmSize"] == "Standard_D8s_v3"
     assert prod[f"{SLUG}:costCenter"] == "CC-4242"
