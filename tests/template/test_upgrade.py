@@ -260,6 +260,7 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
             assert path.read_text() == text, path
     assert (project / "README.md").read_text().endswith(TEAM_README)
     prod = yaml.safe_load(stack_file(project, "prod").read_text())["config"]
+    assert f"{SLUG}:publicNetworkAccess" not in prod  # "Disabled" is prod's default (--kinds)
     assert prod[f"{SLUG}:computeVmSize"] == "Standard_D8s_v3"
     assert prod[f"{SLUG}:costCenter"] == "CC-4242"
     assert any("schedule.py" in line and "carried over" in line for line in said), said

@@ -417,7 +417,14 @@ def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     console.print(
         f"[bold green]Created[/] {slug} in {dest} with environments {', '.join(envs)}."
     )
-    console.print(f"Template: {answers.get('_src_path')} at {answers.get('_commit')}")
+    source = str(answers.get("_src_path") or "")
+    console.print(f"Template: {source} at {answers.get('_commit')}")
+    if source and "://" not in source and not re.match(r"^[\w.-]+@[\w.-]+:", source):
+        console.print(
+            "  (a folder on this machine: for updates elsewhere and Renovate, set _src_path in "
+            ".copier-answers.yml to the template's git URL, or pass --template-source / "
+            f"{SOURCE_ENV})"
+        )
     console.print(f"Every command below runs in the project: cd {shlex.quote(str(dest))}")
     console.print(f"\n[bold]Platform team[/] (you own .cloud/infra/ through {owners})")
     console.print("  git init -b main && git add -A && git commit -m 'New project'")
