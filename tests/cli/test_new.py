@@ -158,6 +158,13 @@ def test_template_source_is_recorded_without_credentials(tmp_path, monkeypatch):
     )
     assert "s3cret" not in text and "s3cret" not in run.stdout
 
+    # a URL copier would take for a folder (no .git): recorded with git+, as copier needs it
+    dest = tmp_path / "ado"
+    ado = "https://dev.azure.com/contoso/platform/_git/mlops-blueprint"
+    run = blueprint("new", dest, "--defaults", "--template-source", ado)
+    assert run.exit_code == 0, run.stderr
+    assert load_yaml(dest / ".copier-answers.yml")["_src_path"] == f"git+{ado}"
+
 
 def test_a_plain_folder_template_needs_a_source_to_record(tmp_path):
     import shutil

@@ -130,7 +130,7 @@ def resolve_template(
     The recorded source is, in order: `--template-source` / BLUEPRINT_TEMPLATE_SOURCE, the URL
     recorded when the package was built, the checkout's `origin` remote. It is never the
     bundled copy inside the installed package, which `copier update` cannot use."""
-    source = _clean_url(source.strip()) if source and source.strip() else None
+    source = _for_copier(_clean_url(source.strip())) if source and source.strip() else None
     if template:
         if _is_git_source(template):
             # copier records the URL/repository and the commit it rendered.
@@ -155,7 +155,7 @@ def resolve_template(
         # commits them in a scratch clone); record the checkout's own commit instead.
         ref = vcs_ref or "HEAD"
         return TemplateOrigin(
-            str(checkout), ref, source or _origin_url(checkout) or str(checkout),
+            str(checkout), ref, source or _for_copier(_origin_url(checkout) or "") or str(checkout),
             _describe(checkout, ref),
         )
 
@@ -166,7 +166,7 @@ def resolve_template(
             "or pass --template SRC"
         )
     recorded = _recorded_source(bundled)
-    source = source or _clean_url(recorded.get("url") or "") or None
+    source = source or _for_copier(_clean_url(recorded.get("url") or "")) or None
     if source is None:
         raise UsageError(
             "no template source to record for copier update: pass --template-source URL or "
@@ -192,6 +192,20 @@ def _clean_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and "@" in parts.netloc:
         return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url
+
+
+def _for_copier(url: str) -> str:
+    """The URL in a form copier takes for a git repository. copier recognises `.git` URLs,
+    `git@host:...`, `git://` and GitHub/GitLab https URLs; any other URL (an Azure DevOps
+    `https://dev.azure.com/ORG/PROJECT/_git/REPO`, a `file://` URL) needs the `git+` prefix, or
+    copier takes it for a local folder (Renovate's copier manager understands `git+` too)."""
+    if not url or url.startswith(("git+", "git@", "git://", "gh:", "gl:")) or url.endswith(".git"):
+        return url
+    if url.startswith(("https://github.com/", "https://gitlab.com/")):
+        return url
+    if re.match(r"^(https?|ssh|file)://", url):
+        return f"git+{url}"
     return url
 
 
