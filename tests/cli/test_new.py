@@ -189,3 +189,20 @@ def test_a_plain_folder_template_needs_a_source_to_record(tmp_path):
     answers = load_yaml(dest / ".copier-answers.yml")
     version = load_yaml(REPO_ROOT / "copier.yml")["blueprint_version"]["default"]
     assert (answers["_src_path"], answers["_commit"]) == (url, f"v{version}")
+
+
+def test_the_checkout_origin_is_recorded_without_credentials(tmp_path):
+    from cli_helpers import git
+
+    from mlops_blueprint.commands import new
+
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "remote", "add", "origin", "https://bot:t0ken@dev.azure.com/c/p/_git/mlops-blueprint")
+    origin = new._origin_url(repo)
+    assert origin == "https://dev.azure.com/c/p/_git/mlops-blueprint"
+    assert new._for_copier(origin) == "git+https://dev.azure.com/c/p/_git/mlops-blueprint"
+    assert new._for_copier("git@host:platform/mlops-blueprint.git") == (
+        "git@host:platform/mlops-blueprint.git")
+    assert new._origin_url(tmp_path) is None  # no repository, no origin

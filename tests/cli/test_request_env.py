@@ -216,8 +216,11 @@ def test_request_env_on_azure_devops_speaks_of_the_branch_policy(committed_proje
 # --- projects made by `blueprint new` can be updated ------------------------------------------
 
 def test_request_env_on_a_project_made_by_new_from_the_checkout(tmp_path):
+    from cli_helpers import REPO_ROOT
+
     project = tmp_path / "churn"
-    run = blueprint("new", project, "--defaults")
+    # the checkout itself as the source (its origin, the default, may need a network)
+    run = blueprint("new", project, "--defaults", "--template-source", REPO_ROOT)
     assert run.exit_code == 0, run.stderr
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")

@@ -133,8 +133,8 @@ def resolve_template(
     source = _for_copier(_clean_url(source.strip())) if source and source.strip() else None
     if template:
         if _is_git_source(template):
-            # copier records the URL/repository and the commit it rendered.
-            return TemplateOrigin(template, vcs_ref, source, None)
+            # copier records the URL/repository and the commit it rendered: fetchable as is.
+            return TemplateOrigin(template, vcs_ref)
         read_questions(template)  # a folder that is no template: say so first
         if source is None:
             raise UsageError(
