@@ -219,6 +219,21 @@ def test_task_kinds_follow_naming_environment_kind(copier_template):
     }
 
 
+def test_migration_kinds_are_the_task_kinds(copier_template):
+    """A migration decides what a stack's kind is by the same rule as the task that wrote it."""
+    env, _, tasks = copier_template
+    (task,) = tasks
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    environments = ["dev", "preprod", "qa", "test", "prod", "staging", "uat"]
+    task_kinds = env.from_string(task.cmd[task.cmd.index("--kinds") + 1]).render(
+        environments=environments)
+    for migration in config["_migrations"]:
+        command = migration["command"]
+        rendered = env.from_string(command[command.index("--kinds") + 1]).render(
+            environments=environments)
+        assert rendered == task_kinds, migration["version"]
+
+
 # --- bad answers end to end -----------------------------------------------------------------
 
 BAD_ANSWERS = {
