@@ -20,9 +20,15 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
 def _clean(url: str) -> str:
+    """No credentials in the wheel (same rule as mlops_blueprint.commands.new._clean_url)."""
     parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    if parts.scheme.split("+")[-1] in ("http", "https"):
+        return urlunsplit(parts._replace(netloc=host))
+    if ":" in userinfo:
+        return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}"))
     return url
 
 

@@ -206,3 +206,10 @@ def test_the_checkout_origin_is_recorded_without_credentials(tmp_path):
     assert new._for_copier("git@host:platform/mlops-blueprint.git") == (
         "git@host:platform/mlops-blueprint.git")
     assert new._origin_url(tmp_path) is None  # no repository, no origin
+    for url, clean in [
+        ("git+https://ci:s3cret@host/p/mlops-blueprint.git", "git+https://host/p/mlops-blueprint.git"),
+        ("https://ghp_token@github.com/org/mlops-blueprint", "https://github.com/org/mlops-blueprint"),
+        ("ssh://git:pw@host/p/mlops-blueprint.git", "ssh://git@host/p/mlops-blueprint.git"),
+        ("ssh://git@host/p/mlops-blueprint.git", "ssh://git@host/p/mlops-blueprint.git"),
+    ]:
+        assert new._clean_url(url) == clean

@@ -132,6 +132,7 @@ def resolve_template(
     bundled copy inside the installed package, which `copier update` cannot use."""
     source = _for_copier(_clean_url(source.strip())) if source and source.strip() else None
     if template:
+        template = _for_copier(template)
         if _is_git_source(template):
             # copier records the URL/repository and the commit it rendered: fetchable as is.
             return TemplateOrigin(template, vcs_ref)
@@ -149,10 +150,9 @@ def resolve_template(
     if (checkout / "copier.yml").is_file() and (checkout / "generator").is_dir() and (
         checkout / ".git"
     ).exists():
-        # A source checkout: render it at HEAD (uncommitted template changes included); copier
-        # records the checkout and HEAD, unless the team's URL is known.
-        # copier would record a commit of its own when the checkout has uncommitted changes (it
-        # commits them in a scratch clone); record the checkout's own commit instead.
+        # A source checkout: render it at HEAD, uncommitted template changes included. Record
+        # the team's URL (or the checkout) and the checkout's own commit: with uncommitted
+        # changes copier would record a commit it made in a scratch clone, found nowhere else.
         ref = vcs_ref or "HEAD"
         return TemplateOrigin(
             str(checkout), ref, source or _for_copier(_origin_url(checkout) or "") or str(checkout),
@@ -190,8 +190,13 @@ def _clean_url(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    if parts.scheme.split("+")[-1] in ("http", "https"):  # a user there is a token or a login
+        return urlunsplit(parts._replace(netloc=host))
+    if ":" in userinfo:  # ssh://git:password@host/...: keep the user, drop the password
+        return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}"))
     return url
 
 
