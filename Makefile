@@ -3,6 +3,11 @@
 #   make test   set up and run this repository's tests (what .ci/run runs)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Renovate's config validator checks the generated projects' renovate.json (tests/template/
+# test_renovate.py). npm, under .tools/ (about 340 MB, two minutes, once); skipped without npm.
+RENOVATE_VERSION := 44.121.2
+TOOLS ?= .tools
+VALIDATOR := $(TOOLS)/node_modules/.bin/renovate-config-validator
 
 .PHONY: setup demo test lint bench clean
 
@@ -12,6 +17,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e . --group dev
 	touch $@
 
+$(VALIDATOR):
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix $(TOOLS) --no-audit --no-fund --ignore-scripts --loglevel=error \
+	    renovate@$(RENOVATE_VERSION); \
+	else echo "npm not found: the Renovate config validation test will be skipped"; fi
+
 setup: $(VENV)/.installed
 
 demo: setup
@@ -19,7 +30,7 @@ demo: setup
 	$(VENV)/bin/blueprint new demo --defaults --data project_name="Demo Churn" --data 'environments=[dev, preprod, prod]'
 	$(VENV)/bin/blueprint plan demo
 
-test: setup
+test: setup $(VALIDATOR)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
@@ -27,4 +38,4 @@ bench: setup
 	$(PY) benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) demo .bench
+	rm -rf $(VENV) $(TOOLS) demo .bench

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -156,9 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     missing = [env for env in answers["environments"] if env not in kinds]
     if missing:
         raise SystemExit(f"write_stacks: no kind given for {', '.join(missing)}")
-    for path in write_stacks(args.infra_dir, answers, kinds):
-        print(f"wrote {path.as_posix()}", file=sys.stderr)
+    written = write_stacks(args.infra_dir, answers, kinds)
+    if renders_the_real_project(Path.cwd(), os.environ.get("COPIER_OPERATION")):
+        for path in written:
+            print(f"wrote {path.as_posix()}", file=sys.stderr)
     return 0
+
+
+def renders_the_real_project(destination: Path, operation: str | None) -> bool:
+    """Whether copier runs this task in the project itself rather than in a throwaway render.
+
+    `copier update` renders the old and the new template version into temporary folders (to
+    compute the template's diff) and runs the task there too; saying "wrote ..." for those files
+    would announce stack files that never reach the project. The project being updated is
+    always inside a git work tree (copier requires it); copier's temporary renders are not until
+    after their tasks have run. `copier copy` writes only into the destination.
+    """
+    if operation != "update":
+        return True
+    return any((folder / ".git").exists() for folder in (destination, *destination.parents))
 
 
 if __name__ == "__main__":

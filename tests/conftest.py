@@ -24,6 +24,8 @@ def _isolate_copier_and_git(tmp_path_factory):
         patch.setenv("COPIER_SETTINGS_PATH", str(home / "no-such-copier-settings.yml"))
         patch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        # `blueprint new` records this URL in projects; the tests choose their own source.
+        patch.delenv("BLUEPRINT_TEMPLATE_SOURCE", raising=False)
         for role in ("AUTHOR", "COMMITTER"):
             patch.setenv(f"GIT_{role}_NAME", "Blueprint Tests")
             patch.setenv(f"GIT_{role}_EMAIL", "tests@example.invalid")

@@ -1,3 +1,3 @@
 """MLOps Blueprint: stamp out locked-down Azure Machine Learning projects."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -4,4 +4,4 @@ Import submodules directly (`blueprint_infra.naming`, `blueprint_infra.program`)
 `__init__` stays empty so that light users (the CLI's validation) do not load Pulumi.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -32,8 +32,20 @@ def test_new_with_defaults_creates_the_layout_and_prints_next_steps(tmp_path):
 
     for user in ("Platform team", "Infra engineers", "Project teams"):
         assert user in run.stdout
-    assert f"blueprint plan {dest}" in run.stdout
-    assert "blueprint request-env" in run.stdout
+    # One `cd` into the project, then every command runs from there (no `blueprint plan DEST`
+    # after telling the user to cd into DEST).
+    assert f"cd {dest}" in run.stdout
+    commands = [line.split()[:2] for line in run.stdout.splitlines() if "blueprint " in line]
+    assert ["blueprint", "plan"] in commands and ["blueprint", "check"] in commands
+    assert str(dest) not in "".join(line for line in run.stdout.splitlines()
+                                    if "blueprint plan" in line or "blueprint check" in line)
+    # The suggested new environment is one the project does not have yet.
+    (suggested,) = [line.split("request-env ")[1].split()[0]
+                    for line in run.stdout.splitlines() if "request-env " in line]
+    assert suggested not in answers["environments"]
+    naming.validate_environments(["dev", suggested, "prod"])  # raises when not a valid name
+    # Project teams learn how to get the `blueprint` command.
+    assert "pip install -r .cloud/infra/requirements.txt" in run.stdout
     # --defaults leaves placeholder ids; the next steps say which ones to fill in.
     assert "prod_deployer_object_id" in run.stdout
 
@@ -101,3 +113,103 @@ def test_unknown_template_path_is_one_line(tmp_path):
     run = blueprint("new", tmp_path / "p", "--defaults", "--template", empty)
     assert run.exit_code == 2
     assert len(run.error_lines) == 1 and "copier.yml" in run.error_lines[0]
+
+
+def test_hidden_question_is_not_offered_nor_accepted(tmp_path):
+    dest = tmp_path / "p"
+    run = blueprint("new", dest, "--defaults", "--data", "project_slug=Bad Slug!")
+    assert run.exit_code == 2
+    run = blueprint("new", dest, "--defaults", "--data", "blueprint_version=9.9.9")
+    assert run.exit_code == 2
+    (line,) = run.error_lines
+    assert line.startswith("error: --data blueprint_version: no such question")
+    listed = line.split("(questions: ")[1].rstrip(")").split(", ")
+    assert "blueprint_version" not in listed and "project_name" in listed
+    assert not dest.exists()
+
+
+def test_next_steps_on_azure_devops_name_the_branch_policy_not_codeowners(tmp_path):
+    dest = tmp_path / "p"
+    run = blueprint(
+        "new", dest, "--defaults", "-d", "ci_provider=azure-devops", "-d", "repository=c/p"
+    )
+    assert run.exit_code == 0, run.stderr
+    assert "CODEOWNERS" not in run.stdout
+    assert "branch policy" in run.stdout
+    assert "request-env preprod" in run.stdout  # [dev, prod]: preprod is the natural next one
+
+
+def test_template_source_is_recorded_without_credentials(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLUEPRINT_TEMPLATE_SOURCE", "https://git.example.com/p/mlops-blueprint.git")
+    dest = tmp_path / "env"
+    run = blueprint("new", dest, "--defaults")
+    assert run.exit_code == 0, run.stderr
+    answers = load_yaml(dest / ".copier-answers.yml")
+    assert answers["_src_path"] == "https://git.example.com/p/mlops-blueprint.git"
+    assert answers["_commit"]  # the checkout's HEAD, which the git URL is expected to have
+
+    dest = tmp_path / "option"
+    url = "https://ci-bot:s3cret@git.example.com/platform/mlops-blueprint.git"
+    run = blueprint("new", dest, "--defaults", "--template-source", url)
+    assert run.exit_code == 0, run.stderr
+    text = (dest / ".copier-answers.yml").read_text()
+    assert load_yaml(dest / ".copier-answers.yml")["_src_path"] == (
+        "https://git.example.com/platform/mlops-blueprint.git"
+    )
+    assert "s3cret" not in text and "s3cret" not in run.stdout
+
+    # a URL copier would take for a folder (no .git): recorded with git+, as copier needs it
+    dest = tmp_path / "ado"
+    ado = "https://dev.azure.com/contoso/platform/_git/mlops-blueprint"
+    run = blueprint("new", dest, "--defaults", "--template-source", ado)
+    assert run.exit_code == 0, run.stderr
+    assert load_yaml(dest / ".copier-answers.yml")["_src_path"] == f"git+{ado}"
+
+
+def test_a_plain_folder_template_needs_a_source_to_record(tmp_path):
+    import shutil
+
+    from cli_helpers import REPO_ROOT
+
+    plain = tmp_path / "plain-template"
+    plain.mkdir()
+    shutil.copy2(REPO_ROOT / "copier.yml", plain / "copier.yml")
+    for folder in ("template", "tasks"):
+        shutil.copytree(REPO_ROOT / folder, plain / folder)
+    dest = tmp_path / "p"
+    run = blueprint("new", dest, "--defaults", "--template", plain)
+    assert run.exit_code == 2
+    (line,) = run.error_lines
+    assert "--template-source" in line and "BLUEPRINT_TEMPLATE_SOURCE" in line
+    assert not dest.exists()
+
+    url = "git@git.example.com:platform/mlops-blueprint.git"
+    run = blueprint("new", dest, "--defaults", "--template", plain, "--template-source", url)
+    assert run.exit_code == 0, run.stderr
+    answers = load_yaml(dest / ".copier-answers.yml")
+    version = load_yaml(REPO_ROOT / "copier.yml")["blueprint_version"]["default"]
+    assert (answers["_src_path"], answers["_commit"]) == (url, f"v{version}")
+
+
+def test_the_checkout_origin_is_recorded_without_credentials(tmp_path):
+    from cli_helpers import git
+
+    from mlops_blueprint.commands import new
+
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "remote", "add", "origin", "https://bot:t0ken@dev.azure.com/c/p/_git/mlops-blueprint")
+    origin = new._origin_url(repo)
+    assert origin == "https://dev.azure.com/c/p/_git/mlops-blueprint"
+    assert new._for_copier(origin) == "git+https://dev.azure.com/c/p/_git/mlops-blueprint"
+    assert new._for_copier("git@host:platform/mlops-blueprint.git") == (
+        "git@host:platform/mlops-blueprint.git")
+    assert new._origin_url(tmp_path) is None  # no repository, no origin
+    for url, clean in [
+        ("git+https://ci:s3cret@host/p/mlops-blueprint.git", "git+https://host/p/mlops-blueprint.git"),
+        ("https://ghp_token@github.com/org/mlops-blueprint", "https://github.com/org/mlops-blueprint"),
+        ("ssh://git:pw@host/p/mlops-blueprint.git", "ssh://git@host/p/mlops-blueprint.git"),
+        ("ssh://git@host/p/mlops-blueprint.git", "ssh://git@host/p/mlops-blueprint.git"),
+    ]:
+        assert new._clean_url(url) == clean

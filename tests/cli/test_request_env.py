@@ -149,3 +149,148 @@ def test_conflicting_team_edit_is_reported(committed_project):
     assert "Resolve the merge conflicts in: .github/workflows/infra.yml" in run.stdout
     assert (project / ".cloud/infra/Pulumi.uat.yaml").is_file()
     assert "<<<<<<< " in workflow.read_text()
+
+
+# --- bad input: one line, exit 2, nothing written ---------------------------------------------
+
+def _set_answer(project, key, value):
+    answers_file = project / ".copier-answers.yml"
+    lines = [line for line in answers_file.read_text().splitlines()
+             if not line.startswith(f"{key}:")]
+    answers_file.write_text("\n".join([f"{key}: {value}", *lines]) + "\n")
+    git(project, "commit", "-qam", f"set {key}")
+
+
+def _break_answers(project):
+    (project / ".copier-answers.yml").write_text("environments: [dev, prod\n")
+    git(project, "commit", "-qam", "broken answers")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "needle"),
+    [
+        (lambda p: _set_answer(p, "_commit", "v9.9.9"), "has no 'v9.9.9'"),
+        (lambda p: _set_answer(p, "_src_path", p.parent / "moved-away"),
+         "cannot fetch the template from"),
+        (lambda p: _set_answer(p, "_src_path", "https://git.invalid/platform/blueprint.git"),
+         "set _src_path to the platform team's git URL"),
+        (lambda p: _break_answers(p), "is not valid YAML"),
+    ],
+    ids=["unknown-tag", "moved-source", "unreachable-url", "answers-do-not-parse"],
+)
+def test_a_project_copier_cannot_update_is_one_line_and_untouched(
+    committed_project, breakage, needle
+):
+    project = committed_project()
+    breakage(project)
+    head = git(project, "rev-parse", "HEAD")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 2, run.stdout
+    assert len(run.error_lines) == 1 and needle in run.error_lines[0], run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+
+
+def test_a_folder_that_is_not_a_project_is_one_line(tmp_path):
+    folder = tmp_path / "not-a-project"
+    folder.mkdir()
+    (folder / "notes.md").write_text("mine\n")
+    run = blueprint("request-env", "qa", folder)
+    assert run.exit_code == 2
+    assert run.error_lines == [
+        f"error: {folder} is not a generated project (no .copier-answers.yml); "
+        "create one with `blueprint new DEST`"
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.md"]
+
+
+def test_request_env_on_azure_devops_speaks_of_the_branch_policy(committed_project):
+    project = committed_project(ci_provider="azure-devops", repository="contoso/churn")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 0, run.stderr
+    assert "CODEOWNERS" not in run.stdout
+    assert "required reviewers of .cloud/infra" in run.stdout
+
+
+# --- projects made by `blueprint new` can be updated ------------------------------------------
+
+def test_request_env_on_a_project_made_by_new_from_the_checkout(tmp_path):
+    from cli_helpers import REPO_ROOT
+
+    project = tmp_path / "churn"
+    # the checkout itself as the source (its origin, the default, may need a network)
+    run = blueprint("new", project, "--defaults", "--template-source", REPO_ROOT)
+    assert run.exit_code == 0, run.stderr
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "New project")
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 0, run.stderr
+    assert load_yaml(project / ".copier-answers.yml")["environments"] == ["dev", "qa", "prod"]
+    assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()
+
+
+def installed_layout(site, template_repo, ref):
+    """The layout of the installed wheel: mlops_blueprint with its _bundled template (a plain
+    copy, no git) and the template source recorded at build time (hatch_build.py)."""
+    import json
+    import shutil
+
+    from cli_helpers import REPO_ROOT
+
+    package = shutil.copytree(
+        REPO_ROOT / "generator/mlops_blueprint", site / "mlops_blueprint",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    bundled = package / "_bundled"
+    bundled.mkdir()
+    shutil.copy2(template_repo / "copier.yml", bundled / "copier.yml")
+    for folder in ("template", "tasks"):
+        shutil.copytree(template_repo / folder, bundled / folder)
+    (bundled / "template-source.json").write_text(json.dumps({"url": str(template_repo),
+                                                               "ref": ref}))
+    return site
+
+
+def test_request_env_and_copier_update_on_a_project_made_from_the_installed_package(
+    template_repo, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    import copier
+    from cli_helpers import REPO_ROOT
+
+    site = installed_layout(tmp_path / "site", template_repo, "v0.1.0")
+    project = tmp_path / "churn"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT / "infra")])}
+    env.pop("BLUEPRINT_TEMPLATE_SOURCE", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "mlops_blueprint", "new", str(project), "--defaults"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    answers = load_yaml(project / ".copier-answers.yml")
+    # the template's git repository and tag, not the bundled copy
+    assert (answers["_src_path"], answers["_commit"]) == (str(template_repo), "v0.1.0")
+    assert "_bundled" not in (project / ".copier-answers.yml").read_text()
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "New project")
+
+    run = blueprint("request-env", "qa", project)
+    assert run.exit_code == 0, run.stderr
+    assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "qa")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.MissingSettingsWarning)
+        copier.run_update(str(project), defaults=True, overwrite=True, unsafe=True, quiet=True,
+                          data={"environments": ["dev", "qa", "uat", "prod"]})
+    assert load_yaml(project / ".copier-answers.yml")["environments"] == [
+        "dev", "qa", "uat", "prod"]
+    assert (project / ".cloud/infra/Pulumi.uat.yaml").is_file()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 from copier._main import Worker
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,6 +97,27 @@ def test_default_slug_is_naming_slugify(copier_template, name):
 @given(name=project_names)
 def test_default_slug_is_naming_slugify_for_any_name(copier_template, name):
     assert copier_default_slug(copier_template, name) == naming.slugify(name)
+
+
+def test_copier_copy_with_defaults_and_no_data_names_the_project_after_its_folder(
+    tmp_path, render_template, monkeypatch
+):
+    """`copier copy --trust --defaults SRC dst` with no --data: the folder names the project."""
+    project = render_template(tmp_path / "Fraud Detection", {})
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "Fraud Detection"
+    assert answers["project_slug"] == naming.slugify("Fraud Detection") == "fraud-detection"
+    stack = yaml.safe_load((project / ".cloud/infra/Pulumi.dev.yaml").read_text())["config"]
+    assert stack["fraud-detection:projectSlug"] == "fraud-detection"
+
+    # `copier copy SRC .` from inside the new folder: the folder's name, not "."
+    here = tmp_path / "42"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    render_template(Path("."), {})
+    answers = yaml.safe_load((here / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "42"
+    assert answers["project_slug"] == naming.slugify("42") == "ml-42"
 
 
 # --- validators -----------------------------------------------------------------------------
@@ -199,6 +221,21 @@ def test_task_kinds_follow_naming_environment_kind(copier_template):
     }
 
 
+def test_migration_kinds_are_the_task_kinds(copier_template):
+    """A migration decides what a stack's kind is by the same rule as the task that wrote it."""
+    env, _, tasks = copier_template
+    (task,) = tasks
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    environments = ["dev", "preprod", "qa", "test", "prod", "staging", "uat"]
+    task_kinds = env.from_string(task.cmd[task.cmd.index("--kinds") + 1]).render(
+        environments=environments)
+    for migration in config["_migrations"]:
+        command = migration["command"]
+        rendered = env.from_string(command[command.index("--kinds") + 1]).render(
+            environments=environments)
+        assert rendered == task_kinds, migration["version"]
+
+
 # --- bad answers end to end -----------------------------------------------------------------
 
 BAD_ANSWERS = {
@@ -230,3 +267,14 @@ def test_every_question_is_documented(copier_template):
     page = (REPO_ROOT / "docs/platform-teams.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", page, flags=re.MULTILINE))
     assert documented == asked
+
+
+def test_files_cited_by_the_template_config_exist():
+    """copier.yml and the tasks point readers at tests and scripts; each must exist."""
+    cited = set()
+    for source in [REPO_ROOT / "copier.yml", *sorted((REPO_ROOT / "tasks").rglob("*.py")),
+                   REPO_ROOT / "tasks/README.md"]:
+        cited |= set(re.findall(r"\b((?:tests|tasks)/[\w/]+\.(?:py|md))\b", source.read_text()))
+    assert "tests/template/test_render.py" in cited
+    missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file())
+    assert missing == []

@@ -144,3 +144,26 @@ def test_adding_an_environment_by_update_writes_its_stack_and_pipeline_jobs(team
     assert platform["config"]["customer-churn-bootstrap:environments"] == ["dev", "preprod", "prod"]
     # the team's other edit survived too
     assert (project / "README.md").read_text().endswith("\nOur team's own notes.\n")
+
+
+def test_update_says_wrote_only_for_stack_files_really_written(team_project, capfd):
+    """copier renders the old and new template versions into temporary folders and runs the task
+    there too; only files written into the project itself are announced."""
+    _, project, _ = team_project
+    capfd.readouterr()
+
+    update(project)  # nothing to add: no stack file is written, none announced
+
+    assert "wrote" not in capfd.readouterr().err
+
+    update(project, environments=["dev", "qa", "prod"])
+
+    wrote = [line for line in capfd.readouterr().err.splitlines() if line.startswith("wrote ")]
+    assert wrote == ["wrote .cloud/infra/Pulumi.qa.yaml"]
+    assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()
+
+
+def test_copy_announces_every_stack_file(tmp_path, render_template, capfd):
+    render_template(tmp_path / "p", {**ANSWERS, "environments": ["dev", "qa", "prod"]})
+    wrote = [line for line in capfd.readouterr().err.splitlines() if line.startswith("wrote ")]
+    assert wrote == [f"wrote .cloud/infra/Pulumi.{env}.yaml" for env in ("dev", "qa", "prod")]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +17,10 @@ from mlops_blueprint.errors import UsageError, one_line_errors
 _GUID_QUESTIONS = ("data_scientists_group_id", "prod_deployer_object_id")
 _OPTIONAL_GUID_QUESTIONS = ("prod_readers_group_id",)
 _STRUCTURED_TYPES = ("yaml", "json", "int", "float", "bool")
+#: The environment variable (and `--template-source`) naming the template's git URL.
+SOURCE_ENV = "BLUEPRINT_TEMPLATE_SOURCE"
+#: Written into the wheel at build time (hatch_build.py): {"url": ..., "ref": ...}.
+RECORDED_SOURCE_FILE = "template-source.json"
 _COPIER_VALIDATION = re.compile(r"Validation error for question '([^']+)':\s*(.*)", re.DOTALL)
 
 
@@ -57,18 +63,32 @@ def new(
             "--vcs-ref",
             metavar="REF",
             help="Git tag, branch or commit of the template (default: the checkout's HEAD, or "
-            "the latest tag of a git URL).",
+            "the latest tag of a git URL; with the bundled template, the tag recorded for "
+            "copier update, default v<version>).",
+        ),
+    ] = None,
+    template_source: Annotated[
+        str | None,
+        typer.Option(
+            "--template-source",
+            metavar="URL",
+            envvar=SOURCE_ENV,
+            show_envvar=True,
+            help="The platform team's git URL of the template, recorded in the project so "
+            "`copier update` and `blueprint request-env` can fetch it later (default: the URL "
+            "recorded when the package was built, or the checkout's origin).",
         ),
     ] = None,
 ) -> None:
     """Create a project from the template: answers are validated first, nothing is written when
-    one breaks a rule. Prints the next steps for the platform team, infra engineers and project
-    teams."""
-    src, default_ref = (template, None) if template else bundled_template()
-    questions = read_questions(src)
+    one breaks a rule. Records where the template comes from (a git URL and tag) so the project
+    can be updated later. Prints the next steps for the platform team, infra engineers and
+    project teams."""
+    origin = resolve_template(template, vcs_ref, template_source)
+    questions = read_questions(origin.render_src)
     answers = parse_data(data or [], questions)
     if defaults and "project_name" not in answers and "project_name" in questions:
-        # The one question without a default: name the project after its folder.
+        # copier's default is the folder's name too; set here so the slug is checked up front.
         answers["project_name"] = dest.resolve().name
     validate_answers(answers)
     _refuse_non_empty(dest)
@@ -78,33 +98,196 @@ def new(
             "KEY=VALUE)"
         )
 
-    _run_copy(src, dest, answers, defaults=defaults, vcs_ref=vcs_ref or default_ref)
+    _run_copy(origin.render_src, dest, answers, defaults=defaults, vcs_ref=origin.render_ref)
 
     from mlops_blueprint.project import ANSWERS_FILE, load_yaml
 
+    if origin.record_src:
+        record_template_source(dest / ANSWERS_FILE, origin.record_src, origin.record_ref)
     final = load_yaml(dest / ANSWERS_FILE, "answers file") or {}
     print_next_steps(dest, final)
 
 
 # --- template ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TemplateOrigin:
+    """What copier renders (`render_src` at `render_ref`) and, when that is not a place
+    `copier update` can fetch later (the bundled copy, a checkout), what to record instead in
+    the project's `.copier-answers.yml` (`_src_path` and `_commit`)."""
 
-def bundled_template() -> tuple[str, str | None]:
-    """The template shipped with this package, and the git ref to render.
+    render_src: str
+    render_ref: str | None
+    record_src: str | None = None
+    record_ref: str | None = None
 
-    From a source checkout (copier.yml next to generator/) that is the checkout itself at HEAD,
-    so uncommitted template changes are used; from a wheel, the bundled copy."""
+
+def resolve_template(
+    template: str | None, vcs_ref: str | None, source: str | None
+) -> TemplateOrigin:
+    """Which template to render and which source to record, from the options.
+
+    The recorded source is, in order: `--template-source` / BLUEPRINT_TEMPLATE_SOURCE, the URL
+    recorded when the package was built, the checkout's `origin` remote. It is never the
+    bundled copy inside the installed package, which `copier update` cannot use."""
+    source = _for_copier(_clean_url(source.strip())) if source and source.strip() else None
+    if template:
+        template = _for_copier(template)
+        if _is_git_source(template):
+            # copier records the URL/repository and the commit it rendered: fetchable as is.
+            return TemplateOrigin(template, vcs_ref)
+        read_questions(template)  # a folder that is no template: say so first
+        if source is None:
+            raise UsageError(
+                f"--template {template} is not a git repository, so copier update could not "
+                f"find it later: pass --template-source URL (or set {SOURCE_ENV}) with the "
+                "template's git URL, or pass the git repository itself"
+            )
+        return TemplateOrigin(template, None, source, vcs_ref or _release_tag(template))
+
     package = Path(__file__).resolve().parent.parent
     checkout = package.parent.parent
-    if (checkout / "copier.yml").is_file() and (checkout / "generator").is_dir():
-        return str(checkout), ("HEAD" if (checkout / ".git").exists() else None)
+    if (checkout / "copier.yml").is_file() and (checkout / "generator").is_dir() and (
+        checkout / ".git"
+    ).exists():
+        # A source checkout: render it at HEAD, uncommitted template changes included. Record
+        # the team's URL (or the checkout) and the checkout's own commit: with uncommitted
+        # changes copier would record a commit it made in a scratch clone, found nowhere else.
+        ref = vcs_ref or "HEAD"
+        return TemplateOrigin(
+            str(checkout), ref, source or _for_copier(_origin_url(checkout) or "") or str(checkout),
+            _describe(checkout, ref),
+        )
+
     bundled = package / "_bundled"
-    if (bundled / "copier.yml").is_file():
-        return str(bundled), None
-    raise UsageError(
-        "the bundled template is missing from this installation; reinstall mlops-blueprint or "
-        "pass --template SRC"
-    )
+    if not (bundled / "copier.yml").is_file():
+        raise UsageError(
+            "the bundled template is missing from this installation; reinstall mlops-blueprint "
+            "or pass --template SRC"
+        )
+    recorded = _recorded_source(bundled)
+    source = source or _for_copier(_clean_url(recorded.get("url") or "")) or None
+    if source is None:
+        raise UsageError(
+            "no template source to record for copier update: pass --template-source URL or "
+            f"set {SOURCE_ENV} to the platform team's git URL of mlops-blueprint"
+        )
+    ref = vcs_ref or recorded.get("ref") or _release_tag(str(bundled))
+    return TemplateOrigin(str(bundled), None, source, ref)
+
+
+def _is_git_source(src: str) -> bool:
+    """A git URL (copier clones it) or a local git repository."""
+    if "://" in src or src.startswith(("git@", "gh:", "gl:")) or src.endswith(".git"):
+        return True
+    path = Path(src).expanduser()
+    return path.is_dir() and (path / ".git").exists()
+
+
+def _clean_url(url: str) -> str:
+    """The URL without credentials: a remote like https://user:token@host/... must not end up in
+    every project's answers file."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    if parts.scheme.split("+")[-1] in ("http", "https"):  # a user there is a token or a login
+        return urlunsplit(parts._replace(netloc=host))
+    if ":" in userinfo:  # ssh://git:password@host/...: keep the user, drop the password
+        return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}"))
+    return url
+
+
+def _for_copier(url: str) -> str:
+    """The URL in a form copier takes for a git repository. copier recognises `.git` URLs,
+    `git@host:...`, `git://` and GitHub/GitLab https URLs; any other URL (an Azure DevOps
+    `https://dev.azure.com/ORG/PROJECT/_git/REPO`, a `file://` URL) needs the `git+` prefix, or
+    copier takes it for a local folder (Renovate's copier manager understands `git+` too)."""
+    if not url or url.startswith(("git+", "git@", "git://", "gh:", "gl:")) or url.endswith(".git"):
+        return url
+    if url.startswith(("https://github.com/", "https://gitlab.com/")):
+        return url
+    if re.match(r"^(https?|ssh|file)://", url):
+        return f"git+{url}"
+    return url
+
+
+def _origin_url(checkout: Path) -> str | None:
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "remote", "get-url", "origin"],
+            capture_output=True, text=True, check=False, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    url = result.stdout.strip()
+    return _clean_url(url) if result.returncode == 0 and url else None
+
+
+def _describe(checkout: Path, ref: str) -> str | None:
+    """`ref` of a checkout the way copier records a template commit (`git describe --tags
+    --always`: the tag when the commit has one)."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "describe", "--tags", "--always", ref],
+            capture_output=True, text=True, check=False, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+def _recorded_source(bundled: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads((bundled / RECORDED_SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _release_tag(template: str) -> str:
+    """The release tag of a template copy: `v` + its copier.yml `blueprint_version`."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((Path(template) / "copier.yml").read_text(encoding="utf-8"))
+        version = config["blueprint_version"]["default"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise UsageError(
+            f"{template}/copier.yml has no blueprint_version, so the release tag to record is "
+            "unknown; pass --vcs-ref TAG"
+        ) from error
+    return f"v{version}"
+
+
+def record_template_source(answers_file: Path, src: str, ref: str | None) -> None:
+    """Point `_src_path` (and `_commit`, when given) of a new project's answers file at the
+    template's git repository, keeping every other line as copier wrote it."""
+    import yaml
+
+    def line(key: str, value: str) -> str:
+        return yaml.safe_dump({key: value}, default_flow_style=False, width=10**6).strip()
+
+    wanted = {"_commit": ref, "_src_path": src}
+    lines = answers_file.read_text(encoding="utf-8").splitlines()
+    for key, value in wanted.items():
+        at = next((i for i, ln in enumerate(lines) if ln.startswith(f"{key}:")), None)
+        if value is None:
+            continue
+        if at is None:  # copier records no _commit for a template that is not a git repository
+            at = next((i for i, ln in enumerate(lines) if not ln.startswith("#")), len(lines))
+            lines.insert(at, line(key, value))
+        else:
+            lines[at] = line(key, value)
+    answers_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def read_questions(src: str) -> dict[str, str]:
@@ -125,6 +308,8 @@ def read_questions(src: str) -> dict[str, str]:
         name: (spec.get("type", "str") if isinstance(spec, dict) else "str")
         for name, spec in loaded.items()
         if not name.startswith("_")
+        # A question with `when: false` (blueprint_version) is the template's, not the user's.
+        and not (isinstance(spec, dict) and spec.get("when") is False)
     }
 
 
@@ -240,6 +425,7 @@ def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     envs = answers.get("environments") or []
     github = answers.get("ci_provider", "github") == "github"
     ci_dir = ".github/workflows" if github else ".ado"
+    owners = "CODEOWNERS" if github else "the branch policy in .ado/README.md"
     slug = answers.get("project_slug", dest.name)
     placeholders = [
         q
@@ -250,22 +436,46 @@ def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     console.print(
         f"[bold green]Created[/] {slug} in {dest} with environments {', '.join(envs)}."
     )
-    console.print("\n[bold]Platform team[/] (you own .cloud/infra/ in CODEOWNERS)")
-    console.print(f"  cd {dest} && git init -b main && git add -A && git commit -m 'New project'")
+    source = str(answers.get("_src_path") or "")
+    console.print(f"Template: {source} at {answers.get('_commit')}")
+    if source and "://" not in source and not re.match(r"^[\w.-]+@[\w.-]+:", source):
+        console.print(
+            "  (a folder on this machine: for updates elsewhere and Renovate, set _src_path in "
+            ".copier-answers.yml to the template's git URL, or pass --template-source / "
+            f"{SOURCE_ENV})"
+        )
+    console.print(f"Every command below runs in the project: cd {shlex.quote(str(dest))}")
+    console.print(f"\n[bold]Platform team[/] (you own .cloud/infra/ through {owners})")
+    console.print("  git init -b main && git add -A && git commit -m 'New project'")
     console.print("  push it, then as a platform admin create the deploy identities and registry:")
-    console.print("  cd .cloud/infra/bootstrap && pulumi stack init platform && pulumi up")
+    console.print("  (cd .cloud/infra/bootstrap && pulumi stack init platform && pulumi up)")
     if placeholders:
         console.print(
             "  replace the placeholder ids (all zeros) with the bootstrap's outputs and your "
             f"groups: {', '.join(placeholders)} (in .cloud/infra/Pulumi.<env>.yaml)"
         )
     console.print("\n[bold]Infra engineers[/]")
-    console.print(f"  blueprint plan {dest}            preview every environment offline")
-    console.print(f"  blueprint check {dest}           what CI runs on every pull request")
-    console.print("  cd .cloud/infra && pulumi stack select dev && pulumi up")
+    console.print("  blueprint plan              preview every environment offline")
+    console.print("  blueprint check             what CI runs on every pull request")
+    console.print("  (cd .cloud/infra && pulumi stack select dev && pulumi up)")
     console.print(f"  prod is deployed only by its service principal, from {ci_dir}")
     console.print("\n[bold]Project teams[/]")
     console.print("  put each pipeline step under code/<step>/, notebooks under notebooks/<you>/")
     console.print(
-        "  need another environment? blueprint request-env preprod  (opens a reviewable change)"
+        "  install blueprint: python -m pip install -r .cloud/infra/requirements.txt  (from the "
+        "platform team's package feed)"
     )
+    suggestion = next_environment_name(envs)
+    console.print(
+        f"  need another environment? blueprint request-env {suggestion}  (opens a reviewable "
+        "change)"
+    )
+
+
+#: Names suggested for a project's next environment, in order (all of kind staging).
+_SUGGESTED_ENVIRONMENTS = ("preprod", "staging", "qa", "test", "uat")
+
+
+def next_environment_name(environments: list[str]) -> str:
+    """A plausible name for the environment a project does not have yet."""
+    return next((e for e in _SUGGESTED_ENVIRONMENTS if e not in environments), "NAME")

@@ -4,13 +4,15 @@ It re-answers one question (`environments`) with `copier update` at the template
 project is already on, so the only changes are the ones the new environment brings: its stack
 file (written by the template's task), its CI/CD stage, the updated answers. Nothing is
 committed: the team reviews the working tree, commits it on a branch and opens a pull request
-that the platform team (CODEOWNERS of .cloud/infra) approves.
+that the platform team (CODEOWNERS of .cloud/infra, or the required-reviewers branch policy on
+Azure DevOps) approves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,6 +66,7 @@ def request_env(
         )
     _require_clean_git(project.root)
     _require_git_template(project.answers)
+    _require_reachable_local_template(str(project.answers["_src_path"]), project.root)
 
     _update(
         project.root, requested, str(project.answers["_commit"]), str(project.answers["_src_path"])
@@ -71,7 +74,11 @@ def request_env(
 
     changed = _git(project.root, "status", "--porcelain", "--untracked-files=all").splitlines()
     conflicts = _report(
-        project.root, environment, kind=naming.environment_kind(environment), changed=changed
+        project.root,
+        environment,
+        kind=naming.environment_kind(environment),
+        changed=changed,
+        reviewers=_reviewers(project.answers),
     )
     if conflicts:
         # The change stays in the tree for review, but a script must not commit the markers.
@@ -130,6 +137,33 @@ def _require_git_template(answers: dict) -> None:
         )
 
 
+def _fix_source_hint(ref: str) -> str:
+    return (
+        "set _src_path to the platform team's git URL of mlops-blueprint (and _commit to the tag "
+        f"the project was made from, now {ref}), commit, and retry"
+    )
+
+
+def _require_reachable_local_template(src: str, root: Path) -> None:
+    """A template recorded as a local path must still be a git repository there (copier's own
+    message, "only supported in git-tracked templates", does not say what to fix). Remote URLs
+    are checked by git when copier clones them."""
+    if "://" in src or src.startswith(("gh:", "gl:")) or re.match(r"^[\w.-]+@[\w.-]+:", src):
+        return
+    path = (root / Path(src).expanduser()).resolve()
+    try:
+        inside = _git(path, "rev-parse", "--is-inside-work-tree").strip() == "true" or (
+            _git(path, "rev-parse", "--is-bare-repository").strip() == "true"
+        )
+    except (subprocess.CalledProcessError, OSError):
+        inside = False
+    if not inside:
+        raise UsageError(
+            f"cannot fetch the template from {src} (_src_path in .copier-answers.yml): not a "
+            "git repository there; " + _fix_source_hint("its _commit")
+        )
+
+
 def _update(root: Path, environments: list[str], template_ref: str, src: str) -> None:
     """copier update at the template version the project is on (its `_commit`)."""
     import warnings
@@ -166,11 +200,10 @@ def _update(root: Path, environments: list[str], template_ref: str, src: str) ->
         raise UsageError(f"copier update failed: {error}") from error
     except ProcessExecutionError as error:
         detail = (error.stderr or "").strip().splitlines()
+        reason = detail[-1] if detail else " ".join(map(str, error.argv))
         raise UsageError(
-            "copier cannot check out the project's template version ("
-            + (detail[-1] if detail else str(error.argv))
-            + "); make sure _src_path in .copier-answers.yml points at the template repository "
-            "and that it still has the _commit recorded there"
+            f"cannot fetch the template from {src} (_src_path in .copier-answers.yml): "
+            f"{reason}; " + _fix_source_hint(template_ref)
         ) from error
 
 
@@ -199,7 +232,17 @@ def _task_output_hidden():
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
-def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> list[str]:
+def _reviewers(answers: dict) -> str:
+    """Who approves a change to .cloud/infra, in the words of the project's CI provider."""
+    team = answers.get("platform_team") or "the platform team"
+    if answers.get("ci_provider") == "azure-devops":
+        return f"{team}, the required reviewers of .cloud/infra (branch policy, .ado/README.md)"
+    return f"{team}, CODEOWNERS of .cloud/infra"
+
+
+def _report(
+    root: Path, environment: str, *, kind: str, changed: list[str], reviewers: str
+) -> list[str]:
     """Prints what changed and the next steps; returns the files left with merge conflicts."""
     from rich.console import Console
 
@@ -229,7 +272,7 @@ def _report(root: Path, environment: str, *, kind: str, changed: list[str]) -> l
     console.print(
         "\nNext: git diff; blueprint plan --env "
         f"{environment}; git switch -c request-env-{environment} && git add -A && git commit; "
-        "open a pull request for the platform team (CODEOWNERS of .cloud/infra) to approve."
+        f"open a pull request for {reviewers} to approve."
     )
     return conflicts
 
