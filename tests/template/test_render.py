@@ -175,6 +175,11 @@ def test_infra_requirements_pin_the_blueprint_to_a_commit(case):
     assert (pack / "PulumiPolicy.yaml").is_file() and (pack / "__main__.py").is_file()
 
 
+def test_template_blueprint_version_is_the_package_version():
+    copier_yml = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    assert copier_yml["blueprint_version"]["default"] == blueprint_version()
+
+
 # --- review rules ---------------------------------------------------------------------------
 
 def test_platform_team_owns_cloud_infra(case):
