@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_files import expand
+from mlops_blueprint.ci_files import expand
 from template_cases import COMBINATIONS, UNICODE_NAME
 
 from blueprint_infra import naming, rbac

@@ -15,7 +15,12 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
-from ci_files import (
+from jinja2_ansible_filters import AnsibleCoreFiltersExtension
+from template_cases import COMBINATIONS
+
+from blueprint_infra import naming
+from mlops_blueprint.ci_files import (
+    CIFileError,
     ado_jobs,
     called_jobs,
     expand,
@@ -26,10 +31,6 @@ from ci_files import (
     triggers,
     workflows,
 )
-from jinja2_ansible_filters import AnsibleCoreFiltersExtension
-from template_cases import COMBINATIONS
-
-from blueprint_infra import naming
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COPIER = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
@@ -319,7 +320,7 @@ def test_preview_template_refuses_prod_at_compile_time(ado, tmp_path):
         (tmp_path / ".ado/templates" / template.name).write_text(template.read_text())
     pipeline.write_text(yaml.safe_dump({"stages": [
         {"template": "templates/pulumi-preview.yml", "parameters": {"environment": "prod"}}]}))
-    with pytest.raises(AssertionError, match="is not one of"):
+    with pytest.raises(CIFileError, match="is not one of"):
         expand(tmp_path, "infra.yml")
 
 
