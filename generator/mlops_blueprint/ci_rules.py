@@ -8,7 +8,8 @@ fails the project's own CI:
   `write-all`; a job bound to a GitHub environment runs only on `refs/heads/main` and never from a
   `pull_request_target` or `workflow_run` workflow; no job signs in as a deploy identity without
   its environment; a job without an environment never deploys and never previews a prod stack;
-  the Pulumi CLI version is pinned.
+  the Pulumi CLI version is pinned; CODEOWNERS leaves `.github/` and `.cloud/infra/` to the
+  platform team alone.
 - Azure DevOps: a job that uses a deploy service connection runs only on main and never for a
   pull request; the prod connection only in a deployment job of the prod environment; a job a
   pull request can run uses no connection but the read-only preview; no checkout keeps
@@ -18,6 +19,7 @@ fails the project's own CI:
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,11 +56,14 @@ def _kind(environment: str) -> str:
     return naming.environment_kind(environment)
 
 
-def check_ci(root: Path, slug: str, provider: str) -> list[Finding]:
-    """Findings for the CI files of `provider` and the blueprint requirement files."""
+def check_ci(root: Path, slug: str, provider: str, platform_team: str = "") -> list[Finding]:
+    """Findings for the CI files of `provider` and the blueprint requirement files (and, on
+    GitHub with `platform_team` given, the CODEOWNERS rules of the files that decide access)."""
     findings = list(_requirements(root))
     try:
         if provider == "github":
+            if platform_team:
+                findings += _codeowners(root, platform_team)
             findings += _github(root)
         elif provider == "azure-devops":
             findings += _azure_devops(root, slug)
@@ -124,6 +129,43 @@ def _github(root: Path) -> list[Finding]:
                 findings += [(where, f"{job_name}: {m}")
                              for m in _job_path_findings(caller, job, unsafe_triggers)]
     return findings
+
+
+#: Files whose owner decides who may do what in Azure and what runs with the deploy identities.
+OWNED_PATHS = (".github/workflows/infra.yml", ".github/workflows/pulumi-up.yml",
+               ".github/scripts/protect_environments.py", ".github/CODEOWNERS",
+               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml")
+
+
+def _codeowners_match(pattern: str, path: str) -> bool:
+    """The subset of CODEOWNERS (gitignore-style) patterns that matters here."""
+    anchored = pattern.startswith("/")
+    pattern = pattern.strip("/") if pattern not in ("*", "/*") else "*"
+    if pattern in ("*", "**"):
+        return True
+    if "*" in pattern:
+        candidates = [path] if anchored else [path, *path.split("/")]
+        return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+    return path == pattern or path.startswith(pattern + "/")
+
+
+def _codeowners(root: Path, team: str) -> Iterator[Finding]:
+    where = ".github/CODEOWNERS"
+    path = root / where
+    if not path.is_file():
+        yield where, f"missing: {team} must own .github/ and .cloud/infra/"
+        return
+    rules = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            pattern, *owners = line.split()
+            rules.append((pattern, owners))
+    for owned in OWNED_PATHS:
+        last = [owners for pattern, owners in rules if _codeowners_match(pattern, owned)]
+        # the last matching rule wins
+        if not last or last[-1] != [team]:
+            owner = " ".join(last[-1]) if last and last[-1] else "nobody"
+            yield where, f"{owned} is owned by {owner}, not {team} alone (the last match wins)"
 
 
 def _workflow_findings(workflow: dict) -> Iterator[str]:

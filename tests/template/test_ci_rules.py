@@ -21,7 +21,8 @@ CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
 
 def findings_for(project: Path) -> list[tuple[str, str]]:
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return check_ci(project, answers["project_slug"], answers["ci_provider"])
+    return check_ci(project, answers["project_slug"], answers["ci_provider"],
+                    answers["platform_team"])
 
 
 def edited(source: Path, tmp_path: Path, file: str, old: str, new: str, *, last=False) -> Path:
@@ -77,6 +78,13 @@ GITHUB_EDITS = {
     "write-all": (".github/workflows/ci.yml", "permissions: {}", "permissions: write-all",
                   "write-all"),
     "not YAML": (".github/workflows/infra.yml", "jobs:", "jobs: [", "not readable YAML"),
+    # a later CODEOWNERS rule wins: the workflows would no longer need the platform team
+    "CODEOWNERS override": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+                            "/.github/CODEOWNERS @my-org/platform-team\n/.github/workflows/ "
+                            "@my-org/data-science", "not @my-org/platform-team alone"),
+    "CODEOWNERS catch-all": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+                             "/.github/CODEOWNERS @my-org/platform-team\n* @my-org/everyone",
+                             "owned by @my-org/everyone"),
 }
 
 

@@ -125,8 +125,9 @@ def check_ci_files(project) -> tuple[list[Finding], str]:
     from mlops_blueprint.ci_rules import check_ci
 
     provider = str(project.answers.get("ci_provider", ""))
+    team = str(project.answers.get("platform_team", ""))
     found = [Finding(where, message)
-             for where, message in check_ci(project.root, project.slug, provider)]
+             for where, message in check_ci(project.root, project.slug, provider, team)]
     folder = {"github": ".github", "azure-devops": ".ado"}.get(provider, "no CI folder")
     return found, f"{folder} and the blueprint requirements"
 
