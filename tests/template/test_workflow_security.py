@@ -422,3 +422,96 @@ def test_an_unpinnable_source_fails_the_install_instead_of_asking_an_index(src, 
     line = requirement_for(src, commit)
     assert line.startswith("mlops-blueprint @ git+https://")
     assert ".invalid/" in line
+
+
+# --- the setup scripts against a fake CLI (the real path: lookups, replacement, ids) -----------
+
+FAKE_CLI = '''#!{python}
+import json, sys
+args = sys.argv[1:]
+body = sys.stdin.read() if "--input" in args else None
+if "--body" in args:
+    body = args[args.index("--body") + 1]
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"args": args, "body": json.loads(body) if body else None}}) + "\\n")
+url = next((a for a in args if "/" in a and not a.startswith("Accept")), "")
+method = args[args.index("--method") + 1]
+answers = {answers!r}
+for needle, answer in answers:
+    if needle in url and method == "GET":
+        print(json.dumps(answer))
+        break
+else:
+    if method == "POST" and url.split("?")[0].endswith("/distributedtask/environments"):
+        print(json.dumps({{"id": 77}}))
+'''
+
+
+def run_with_fake_cli(script: Path, tool: str, answers: list, tmp_path: Path) -> list[dict]:
+    log = tmp_path / "calls.jsonl"
+    fake = tmp_path / "bin" / tool
+    fake.parent.mkdir()
+    fake.write_text(FAKE_CLI.format(python=sys.executable, log=str(log), answers=answers))
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                            text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_github_setup_script_replaces_other_branch_rules_and_uses_the_team_id(github, tmp_path):
+    project, answers = github
+    repo = answers["repository"]
+    calls = run_with_fake_cli(
+        project / ".github/scripts/protect_environments.py", "gh",
+        [("/teams/", {"id": 4242}),
+         ("/environments/prod/deployment-branch-policies",
+          {"branch_policies": [{"id": 7, "name": "release/*", "type": "branch"},
+                               {"id": 8, "name": "main", "type": "branch"}]}),
+         ("/deployment-branch-policies", {"branch_policies": []})],
+        tmp_path)
+    by = {(c["args"][2], c["args"][3]): c["body"] for c in calls}
+    assert by[("PUT", f"repos/{repo}/environments/prod")]["reviewers"] == [
+        {"type": "Team", "id": 4242}]
+    # prod: the stray rule goes, main (already there) stays; the others get main added
+    assert ("DELETE", f"repos/{repo}/environments/prod/deployment-branch-policies/7") in by
+    assert ("DELETE", f"repos/{repo}/environments/prod/deployment-branch-policies/8") not in by
+    posts = [k[1] for k in by if k[0] == "POST"]
+    assert posts == [f"repos/{repo}/environments/{e}/deployment-branch-policies"
+                     for e in deploy_order(answers["environments"]) if e != "prod"]
+
+
+def test_ado_setup_script_replaces_its_checks_on_the_real_ids(ado, tmp_path):
+    project, answers = ado
+    slug = answers["project_slug"]
+    calls = run_with_fake_cli(
+        project / ".ado/scripts/protect_connections.py", "az",
+        [("/_apis/identities", {"value": [{"id": "group-1"}]}),
+         ("/serviceendpoint/endpoints", {"value": [{"id": "endpoint-1"}]}),
+         ("/distributedtask/environments", {"value": []}),
+         ("/pipelines/checks/configurations?resourceType=endpoint",
+          {"value": [{"id": 9, "type": {"name": "Approval"}},
+                     {"id": 10, "type": {"name": "ExclusiveLock"}}]}),
+         ("/pipelines/checks/configurations", {"value": []})],
+        tmp_path)
+
+    def url(call):
+        return call["args"][call["args"].index("--url") + 1]
+
+    for call in calls:
+        assert call["args"][call["args"].index("--resource") + 1] == (
+            "499b84ac-1321-427f-aa17-267ca6975798")
+    created = [c["body"] for c in calls if c["args"][2] == "POST"
+               and "/checks/configurations" in url(c)]
+    approvals = [b for b in created if b["type"]["name"] == "Approval"]
+    assert {(b["resource"]["type"], b["resource"]["id"]) for b in approvals} == {
+        ("endpoint", "endpoint-1"), ("environment", "77")}
+    assert all(b["settings"]["approvers"] == [{"id": "group-1"}] for b in approvals)
+    # environments that did not exist were created; only this script's kinds of check replaced
+    assert sum(1 for c in calls if c["args"][2] == "POST"
+               and url(c).split("?")[0].endswith("/distributedtask/environments")) == len(
+        answers["environments"])
+    deleted = {url(c).split("?")[0].rsplit("/", 1)[1] for c in calls if c["args"][2] == "DELETE"}
+    assert deleted == {"9"}
+    assert f"{slug}-preview" not in json.dumps(created)
