@@ -520,6 +520,17 @@ def run_bootstrap() -> None:
         }
         for env in settings.environments
     })
+    # Repository-level CI variables: the pull-request preview builds each non-prod stack's
+    # backend from the account and vault names; the model pipelines publish to the registry.
+    pulumi.export("repositoryVariables", {
+        "PULUMI_STATE_STORAGE_ACCOUNT": names.state_storage_account,
+        "PULUMI_SECRETS_KEY_VAULT": names.secrets_key_vault,
+        "AZUREML_REGISTRY": pulumi.Output.from_input(registry_id).apply(
+            lambda rid: str(rid).rstrip("/").rsplit("/", 1)[-1]),
+        "AZURE_TENANT_ID": client.tenant_id,
+        "AZURE_SUBSCRIPTION_ID": client.subscription_id,
+        "AZURE_PREVIEW_CLIENT_ID": preview.client_id,
+    })
     # Hand-over: what each environment stack's config needs from here.
     pulumi.export("stackConfig", {
         env: {f"{settings.slug}:deployerObjectId": i.principal_id,

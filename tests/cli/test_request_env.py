@@ -36,16 +36,27 @@ def test_request_preprod_adds_stack_ci_stage_and_answers_uncommitted(committed_p
     after = stacks(project)
     assert {k: v for k, v in after.items() if k != "Pulumi.preprod.yaml"} == before
 
-    # a CI/CD stage: preprod is deployed after dev and before prod
+    # a CI/CD stage: preprod is previewed on pull requests and deployed after dev and before
+    # prod, by one call of the reusable workflow; the model is released there in the same order
     jobs = load_yaml(workflow)["jobs"]
-    assert jobs["deploy-preprod"]["environment"] == "preprod"
+    assert jobs["deploy-preprod"]["uses"] == "./.github/workflows/pulumi-up.yml"
+    assert jobs["deploy-preprod"]["with"] == {"environment": "preprod"}
     assert jobs["deploy-preprod"]["needs"] == ["deploy-dev"]
     assert jobs["deploy-prod"]["needs"] == ["deploy-preprod"]
+    assert jobs["preview-preprod"]["with"] == {"environment": "preprod"}
+    model = load_yaml(project / ".github/workflows/model.yml")["jobs"]
+    assert model["deploy-preprod"]["with"]["environment"] == "preprod"
+    assert model["deploy-preprod"]["needs"] == ["train", "deploy-dev"]
+    assert model["deploy-prod"]["needs"] == ["train", "deploy-preprod"]
+    # the reusable preview accepts the new non-prod environment, and the setup script covers it
+    preview = (project / ".github/workflows/pulumi-preview.yml").read_text()
+    assert "dev|preprod)" in preview
+    assert '"preprod"' in (project / ".github/scripts/protect_environments.py").read_text()
 
     # nothing committed; the change is in the working tree for review
     assert git(project, "rev-parse", "HEAD") == head
     changed = {line[3:] for line in git(project, "status", "--porcelain", "-uall").splitlines()}
-    assert {".copier-answers.yml", ".github/workflows/infra.yml",
+    assert {".copier-answers.yml", ".github/workflows/infra.yml", ".github/workflows/model.yml",
             ".cloud/infra/Pulumi.preprod.yaml"} <= changed
     assert ".cloud/infra/Pulumi.prod.yaml" not in changed
     assert ".cloud/infra/Pulumi.preprod.yaml" in run.stdout
@@ -113,10 +124,18 @@ def test_request_env_on_azure_devops_adds_the_deploy_stage(committed_project):
     project = committed_project(ci_provider="azure-devops", repository="contoso/churn")
     run = blueprint("request-env", "qa", project)
     assert run.exit_code == 0, run.stderr
-    stages = {s["stage"]: s for s in load_yaml(project / ".ado/infra.yml")["stages"]}
-    assert stages["deploy_qa"]["dependsOn"] == "deploy_dev"
-    assert stages["deploy_prod"]["dependsOn"] == "deploy_qa"
-    assert "preview_qa" in stages
+    # one call of the stage template per environment: {template, parameters}
+    calls = load_yaml(project / ".ado/infra.yml")["stages"][1:]
+    deploys = {c["parameters"]["environment"]: c["parameters"] for c in calls
+               if c["template"] == "templates/pulumi-up.yml"}
+    assert deploys["qa"]["dependsOn"] == ["deploy_dev"]
+    assert deploys["prod"]["dependsOn"] == ["deploy_qa"]
+    previews = [c["parameters"]["environment"] for c in calls
+                if c["template"] == "templates/pulumi-preview.yml"]
+    assert previews == ["dev", "qa"]
+    releases = {c["parameters"]["environment"]: c["parameters"]
+                for c in load_yaml(project / ".ado/model.yml")["stages"][1:]}
+    assert releases["prod"]["dependsOn"] == ["train", "release_qa"]
     assert (project / ".cloud/infra/Pulumi.qa.yaml").is_file()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlops_blueprint.ci_files import expand
 from template_cases import COMBINATIONS, UNICODE_NAME
 
 from blueprint_infra import naming, rbac
@@ -157,18 +158,26 @@ def test_pulumi_projects_and_bootstrap_config(case):
         assert line in (infra / path).read_text().splitlines()
 
 
-def test_infra_requirements_pin_this_blueprint_version(case):
+def test_infra_requirements_pin_the_blueprint_to_a_commit(case):
+    """The blueprint comes from the platform team's git repository at a commit, never from an
+    index (these renders come from a local checkout, so the requirement is the deliberate
+    `.invalid` placeholder; test_workflow_security.py covers the remote-source forms)."""
     project, _ = case
-    version = blueprint_version()
     lines = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
     requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert requirements == [f"mlops-blueprint=={version}"]
+    (requirement,) = requirements
+    assert re.fullmatch(r"mlops-blueprint @ git\+https://\S+@[0-9a-f]{40}", requirement)
     pack = project / ".cloud/infra/policy_pack"
     lines = (pack / "requirements.txt").read_text().splitlines()
     pack_requirements = [line for line in lines if line.strip() and not line.startswith("#")]
-    assert pack_requirements[0] == f"mlops-blueprint=={version}"
+    assert pack_requirements[0] == "-r ../requirements.txt"
     assert any(line.startswith("pulumi-policy") for line in pack_requirements)
     assert (pack / "PulumiPolicy.yaml").is_file() and (pack / "__main__.py").is_file()
+
+
+def test_template_blueprint_version_is_the_package_version():
+    copier_yml = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    assert copier_yml["blueprint_version"]["default"] == blueprint_version()
 
 
 # --- review rules ---------------------------------------------------------------------------
@@ -184,11 +193,12 @@ def test_platform_team_owns_cloud_infra(case):
                 rules[pattern] = owners
         assert rules["/.cloud/infra/"] == [team]
         assert rules["/.github/workflows/"] == [team]
+        assert rules["/.github/"] == [team]
     else:
         command = _policy_command(project / ".ado/README.md")
         assert command[:4] == ["az", "repos", "policy", "required-reviewer"]
         options = _options(command)
-        assert "/.cloud/infra/*" in options["--path-filter"].split(";")
+        assert {"/.cloud/infra/*", "/.ado/*"} <= set(options["--path-filter"].split(";"))
         assert options["--required-reviewer-ids"] == team
         assert options["--blocking"] == "true"
         assert options["--branch"] == "main"
@@ -245,34 +255,48 @@ def test_github_infra_workflow_previews_and_deploys_each_environment(rendered_pr
     assert triggers["push"]["branches"] == ["main"]
     assert ".cloud/infra/**" in triggers["pull_request"]["paths"]
     assert workflow["concurrency"]["cancel-in-progress"] is False  # never cancel a pulumi up
-    env = workflow["env"]
-    assert env["ARM_USE_OIDC"] == "true"
     jobs = workflow["jobs"]
     order = deploy_order(answers["environments"])
+    previewed = [e for e in order if e != "prod"]  # prod: offline plan only
     assert sorted(jobs) == sorted(
-        ["check", *(f"preview-{e}" for e in order), *(f"deploy-{e}" for e in order)]
+        ["check", "comment", *(f"preview-{e}" for e in previewed),
+         *(f"deploy-{e}" for e in order)]
     )
+    preview_jobs = called(project, "pulumi-preview.yml")
+    up_jobs = called(project, "pulumi-up.yml")
     for i, name in enumerate(order):
-        preview, deploy = jobs[f"preview-{name}"], jobs[f"deploy-{name}"]
-        # previews: pull requests only, read-only identity, no GitHub environment (PR subject)
-        assert preview["if"] == "github.event_name == 'pull_request'"
-        assert "environment" not in preview
-        assert preview["permissions"]["id-token"] == "write"
-        assert _login(preview)["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
-        assert _pulumi(preview) == {"command": "preview", "stack-name": name}
-        assert _policy_packs(preview) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
-        # deployments: main only, bound to the environment, in order dev -> staging -> prod
+        deploy = jobs[f"deploy-{name}"]
+        # deployments: main only, one call per environment, in order dev -> staging -> prod
         assert "pull_request" in deploy["if"] and "refs/heads/main" in deploy["if"]
-        assert deploy["environment"] == name
+        assert deploy["uses"] == "./.github/workflows/pulumi-up.yml"
+        assert deploy["with"] == {"environment": name}
         assert deploy["permissions"]["id-token"] == "write"
         assert deploy["needs"] == (["check"] if i == 0 else [f"deploy-{order[i - 1]}"])
-        login = _login(deploy)
-        assert login["client-id"] == "${{ vars.AZURE_CLIENT_ID }}"
-        assert {"tenant-id", "subscription-id"} <= set(login)
-        assert _pulumi(deploy) == {"command": "up", "stack-name": name}
-        assert _policy_packs(deploy) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
-        assert any("pip install -r policy_pack/requirements.txt" in s.get("run", "")
-                   for s in deploy["steps"])
+        if name in previewed:
+            preview = jobs[f"preview-{name}"]
+            assert preview["if"] == "github.event_name == 'pull_request'"
+            assert preview["uses"] == "./.github/workflows/pulumi-preview.yml"
+            assert preview["with"] == {"environment": name}
+    # the reusable workflows: previews with the read-only identity and no GitHub environment,
+    # deployments bound to the environment named like the stack
+    assert "environment" not in preview_jobs
+    assert _login(preview_jobs)["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
+    assert _pulumi(preview_jobs) == {"command": "preview", "stack-name": "${{ inputs.environment }}"}
+    assert _policy_packs(preview_jobs) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
+    assert up_jobs["environment"] == "${{ inputs.environment }}"
+    login = _login(up_jobs)
+    assert login["client-id"] == "${{ vars.AZURE_CLIENT_ID }}"
+    assert {"tenant-id", "subscription-id"} <= set(login)
+    assert _pulumi(up_jobs) == {"command": "up", "stack-name": "${{ inputs.environment }}"}
+    assert _policy_packs(up_jobs) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
+    assert any("pip install -r policy_pack/requirements.txt" in s.get("run", "")
+               for s in up_jobs["steps"])
+
+
+def called(project: Path, workflow: str) -> dict:
+    """The one job of a reusable workflow."""
+    (job,) = load(project / ".github/workflows" / workflow)["jobs"].values()
+    return job
 
 
 def _login(job: dict) -> dict:
@@ -280,15 +304,20 @@ def _login(job: dict) -> dict:
     return step["with"]
 
 
+def _pulumi_step(job: dict) -> dict:
+    (step,) = [s for s in job["steps"]
+               if s.get("uses", "").startswith("pulumi/actions@") and "command" in s["with"]]
+    return step
+
+
 def _policy_packs(job: dict) -> list[str]:
     """The policy packs the job's pulumi step runs (a multiline input, one path a line)."""
-    (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    return [line.strip() for line in str(step["with"].get("policyPacks", "")).splitlines()
-            if line.strip()]
+    return [line.strip() for line in str(_pulumi_step(job)["with"].get("policyPacks", ""))
+            .splitlines() if line.strip()]
 
 
 def _pulumi(job: dict) -> dict:
-    (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    step = _pulumi_step(job)
     assert step["with"]["work-dir"] == ".cloud/infra"
     return {k: step["with"][k] for k in ("command", "stack-name")}
 
@@ -297,24 +326,28 @@ def _pulumi(job: dict) -> dict:
 def test_ado_infra_pipeline_previews_and_deploys_each_environment(rendered_project, name):
     project, answers = render_case(rendered_project, name)
     slug = answers["project_slug"]
-    pipeline = load(project / ".ado/infra.yml")
+    pipeline = expand(project, "infra.yml")
     stages = {s["stage"]: s for s in pipeline["stages"]}
     order = deploy_order(answers["environments"])
+    previewed = [e for e in order if e != "prod"]
     assert sorted(stages) == sorted(
-        ["check", *(f"preview_{e}" for e in order), *(f"deploy_{e}" for e in order)]
+        ["check", *(f"preview_{e}" for e in previewed), *(f"deploy_{e}" for e in order)]
     )
     for i, name in enumerate(order):
-        preview, deploy = stages[f"preview_{name}"], stages[f"deploy_{name}"]
-        assert "eq(variables['Build.Reason'], 'PullRequest')" in preview["condition"]
-        (preview_job,) = preview["jobs"]
-        assert "deployment" not in preview_job
-        cli = _azure_cli(preview_job["steps"])
-        assert cli["azureSubscription"] == f"{slug}-preview"
-        assert f"pulumi preview --stack {name}" in cli["inlineScript"]
-        assert _options(shlex.split(_pulumi_line(cli, "preview")))["--policy-pack"] == "policy_pack"
+        if name in previewed:
+            preview = stages[f"preview_{name}"]
+            assert "eq(variables['Build.Reason'], 'PullRequest')" in preview["condition"]
+            (preview_job,) = preview["jobs"]
+            assert "deployment" not in preview_job
+            cli = _azure_cli(preview_job["steps"])
+            assert cli["azureSubscription"] == f"{slug}-preview"
+            assert f"pulumi preview --stack {name}" in cli["inlineScript"]
+            assert _options(shlex.split(_pulumi_line(cli, "preview")))["--policy-pack"] == (
+                "policy_pack")
 
+        deploy = stages[f"deploy_{name}"]
         assert "ne(variables['Build.Reason'], 'PullRequest')" in deploy["condition"]
-        assert deploy["dependsOn"] == ("check" if i == 0 else f"deploy_{order[i - 1]}")
+        assert deploy["dependsOn"] == (["check"] if i == 0 else [f"deploy_{order[i - 1]}"])
         (job,) = deploy["jobs"]
         assert job["environment"] == f"{slug}-{name}"
         cli = _azure_cli(job["strategy"]["runOnce"]["deploy"]["steps"])
@@ -370,11 +403,14 @@ def test_every_ci_variable_is_documented(case):
     project, answers = case
     if answers["ci_provider"] == "github":
         text = "".join(p.read_text() for p in (project / ".github/workflows").glob("*.yml"))
+        assert "PULUMI_STATE_STORAGE_ACCOUNT" in text
         used = set(re.findall(r"\$\{\{\s*vars\.([A-Z_]+)\s*\}\}", text))
         doc = (project / ".github/README.md").read_text()
     else:
-        text = "".join(p.read_text() for p in (project / ".ado").glob("*.yml"))
-        used = set(re.findall(r"\$\(([A-Z_]+)\)", text))
-        doc = (project / ".ado/README.md").read_text() + (project / ".ado/ci.yml").read_text()
+        text = "".join(p.read_text() for p in (project / ".ado").rglob("*.yml"))
+        # minus the variables the pipelines define themselves (`- name: X` / `value:`)
+        used = set(re.findall(r"\$\(([A-Z_]+)\)", text)) - set(
+            re.findall(r"- name: ([A-Z_]+)\n\s+value:", text))
+        doc = (project / ".ado/README.md").read_text()
     assert used
     assert {name for name in used if f"`{name}`" not in doc and f"name: {name}" not in doc} == set()

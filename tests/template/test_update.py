@@ -135,10 +135,18 @@ def test_adding_an_environment_by_update_writes_its_stack_and_pipeline_jobs(team
     assert stack(project, "prod")["customer-churn:computeVmSize"] == "Standard_D8s_v3"
     # the pipeline deploys preprod between dev and prod
     jobs = yaml.safe_load((project / ".github/workflows/infra.yml").read_text())["jobs"]
-    assert jobs["deploy-preprod"]["environment"] == "preprod"
+    assert jobs["deploy-preprod"]["uses"] == "./.github/workflows/pulumi-up.yml"
+    assert jobs["deploy-preprod"]["with"] == {"environment": "preprod"}
     assert jobs["deploy-preprod"]["needs"] == ["deploy-dev"]
     assert jobs["deploy-prod"]["needs"] == ["deploy-preprod"]
-    assert "preview-preprod" in jobs
+    assert jobs["preview-preprod"]["with"] == {"environment": "preprod"}
+    model = yaml.safe_load((project / ".github/workflows/model.yml").read_text())["jobs"]
+    assert model["deploy-preprod"]["needs"] == ["train", "deploy-dev"]
+    assert model["deploy-prod"]["needs"] == ["train", "deploy-preprod"]
+    # the reusable preview and the environment setup script know the new environment
+    assert "dev|preprod)" in (project / ".github/workflows/pulumi-preview.yml").read_text()
+    script = (project / ".github/scripts/protect_environments.py").read_text()
+    assert 'ENVIRONMENTS = ["dev", "preprod", "prod"]' in script
     # the bootstrap will create preprod's deploy identity
     platform = yaml.safe_load((project / ".cloud/infra/bootstrap/Pulumi.platform.yaml").read_text())
     assert platform["config"]["customer-churn-bootstrap:environments"] == ["dev", "preprod", "prod"]

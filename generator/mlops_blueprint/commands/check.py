@@ -7,7 +7,9 @@ Four checks, each finding names the file it is about:
    has one, returns a pipeline job);
 3. the answers file agrees with the stacks present (one stack per environment, none extra, each
    stack's slug, environment, kind, region and ids as answered);
-4. `blueprint plan` passes for every stack.
+4. the CI/CD files keep their promises (mlops_blueprint.ci_rules: pinned tools, main-only
+   deployments, prod behind its environment or service-connection checks, no secrets);
+5. `blueprint plan` passes for every stack.
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ def check(
     project_dir: ProjectDir = Path("."),
 ) -> None:
     """Check a generated project as its CI does: Azure ML YAML loads, the pipeline builds
-    offline, answers match the stacks, plan passes for every stack. Exit 1 with the list of
-    findings."""
+    offline, answers match the stacks, the CI/CD files keep prod behind main and its approval,
+    plan passes for every stack. Exit 1 with the list of findings."""
     from rich.console import Console
 
     from mlops_blueprint.project import load_project
@@ -101,6 +103,7 @@ def check(
         ("Azure ML YAML", check_azure_ml_yaml),
         ("pipeline", check_pipelines),
         ("answers and stacks", check_answers),
+        ("CI/CD files", check_ci_files),
         ("plan", check_plans),
     )
     for title, step in steps:
@@ -115,6 +118,18 @@ def check(
         console.print(f"[red bold]{count} finding{'s' if count != 1 else ''}[/]")
         raise typer.Exit(EXIT_FAILED)
     console.print("[green bold]check passed[/]")
+
+
+def check_ci_files(project) -> tuple[list[Finding], str]:
+    """The rules of mlops_blueprint.ci_rules on the project's CI provider's files."""
+    from mlops_blueprint.ci_rules import check_ci
+
+    provider = str(project.answers.get("ci_provider", ""))
+    team = str(project.answers.get("platform_team", ""))
+    found = [Finding(where, message)
+             for where, message in check_ci(project.root, project.slug, provider, team)]
+    folder = {"github": ".github", "azure-devops": ".ado"}.get(provider, "no CI folder")
+    return found, f"{folder} and the blueprint requirements"
 
 
 # --- 1. Azure ML YAML -------------------------------------------------------------------------

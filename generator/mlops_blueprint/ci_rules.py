@@ -1,0 +1,273 @@
+"""The CI/CD rules `blueprint check` applies to a generated project's pipeline files.
+
+They are what the generated CI/CD promises (docs/platform-teams.md), judged on the files as the
+provider will run them (reusable workflows and templates resolved), so a change that weakens one
+fails the project's own CI:
+
+- GitHub: every action pinned by a full commit SHA; no checkout keeps the token; no secret and no
+  `write-all`; a job bound to a GitHub environment runs only on `refs/heads/main` and never from a
+  `pull_request_target` or `workflow_run` workflow; no job signs in as a deploy identity without
+  its environment; a job without an environment never deploys and never previews a prod stack;
+  the Pulumi CLI version is pinned; CODEOWNERS leaves `.github/` and `.cloud/infra/` to the
+  platform team alone.
+- Azure DevOps: a job that uses a deploy service connection runs only on main and never for a
+  pull request; the prod connection only in a deployment job of the prod environment; a job a
+  pull request can run uses no connection but the read-only preview; no checkout keeps
+  credentials; no download piped into a shell.
+- Both: `mlops-blueprint` is a git reference pinned to a commit, never from an extra index.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlops_blueprint.ci_files import (
+    CIFileError,
+    ado_jobs,
+    called_jobs,
+    environment_name,
+    expand,
+    is_reusable,
+    job_steps,
+    steps_using,
+    triggers,
+    workflows,
+)
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+ON_MAIN = "github.ref == 'refs/heads/main'"
+ADO_ON_MAIN = "eq(variables['Build.SourceBranch'], 'refs/heads/main')"
+ADO_NOT_PR = "ne(variables['Build.Reason'], 'PullRequest')"
+PINNED_BLUEPRINT = re.compile(r"^mlops-blueprint\s*@\s*git\+\S+@[0-9a-f]{40}$")
+PIPED_TO_SHELL = re.compile(r"\|\s*(sudo\s+)?(ba|z)?sh\b")
+WRITING_COMMANDS = {"up", "destroy", "refresh", "import"}
+CONNECTION_INPUTS = ("azureSubscription", "connectedServiceNameARM",
+                     "azureResourceManagerConnection", "ConnectedServiceName")
+
+Finding = tuple[str, str]  # (file relative to the project, message)
+
+
+def _kind(environment: str) -> str:
+    from blueprint_infra import naming
+
+    return naming.environment_kind(environment)
+
+
+def check_ci(root: Path, slug: str, provider: str, platform_team: str = "") -> list[Finding]:
+    """Findings for the CI files of `provider` and the blueprint requirement files (and, on
+    GitHub with `platform_team` given, the CODEOWNERS rules of the files that decide access)."""
+    findings = list(_requirements(root))
+    try:
+        if provider == "github":
+            if platform_team:
+                findings += _codeowners(root, platform_team)
+            findings += _github(root)
+        elif provider == "azure-devops":
+            findings += _azure_devops(root, slug)
+    except CIFileError as error:
+        folder = ".github/workflows" if provider == "github" else ".ado"
+        findings.append((folder, str(error)))
+    return findings
+
+
+# --- both ------------------------------------------------------------------------------------
+
+def _requirements(root: Path) -> Iterator[Finding]:
+    infra = root / ".cloud/infra"
+    for path in sorted(infra.rglob("requirements*.txt")):
+        if "venv" in path.relative_to(infra).parts:
+            continue
+        where = str(path.relative_to(root))
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if "extra-index-url" in line or line.startswith(("--index-url", "-i ", "--find-links")):
+                yield where, (f"`{line}`: the blueprint comes from the platform team's git "
+                              "repository at a pinned commit, never from a package index")
+            elif re.match(r"^mlops[-_.]blueprint\b", line, re.IGNORECASE) and not (
+                    PINNED_BLUEPRINT.match(line)):
+                yield where, (f"`{line}` can be replaced from a package index: pin it as "
+                              "`mlops-blueprint @ git+<platform repository>@<40-hex commit>`")
+
+
+def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
+    where = str(path.relative_to(root))
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        code = line.strip()
+        if code.startswith("#"):
+            continue
+        if "extra-index-url" in code.lower() or "PIP_EXTRA_INDEX_URL" in code:
+            yield where, f"`{code}`: never install from an extra package index"
+        if PIPED_TO_SHELL.search(code):
+            yield where, f"`{code}`: a download piped into a shell; install a pinned, verified file"
+
+
+# --- GitHub ----------------------------------------------------------------------------------
+
+def _github(root: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    folder = root / ".github"
+    for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
+        findings += _ci_text_findings(path, root)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if re.search(r"\$\{\{[^}]*\bsecrets\.", text):
+            findings.append((str(path.relative_to(root)),
+                             "uses a secret: Azure sign-in is OIDC only, the project keeps none"))
+    for name, workflow in workflows(root).items():
+        where = f".github/workflows/{name}"
+        findings += [(where, m) for m in _workflow_findings(workflow)]
+        if is_reusable(workflow):
+            continue
+        unsafe_triggers = {"pull_request_target", "workflow_run"} & set(triggers(workflow))
+        for job_name, caller in workflow["jobs"].items():
+            runs = called_jobs(root, caller) if "uses" in caller else [caller]
+            for job in runs:
+                findings += [(where, f"{job_name}: {m}")
+                             for m in _job_path_findings(caller, job, unsafe_triggers)]
+    return findings
+
+
+#: Files whose owner decides who may do what in Azure and what runs with the deploy identities.
+OWNED_PATHS = (".github/workflows/infra.yml", ".github/workflows/pulumi-up.yml",
+               ".github/scripts/protect_environments.py", ".github/CODEOWNERS",
+               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml")
+
+
+def _codeowners_match(pattern: str, path: str) -> bool:
+    """The subset of CODEOWNERS (gitignore-style) patterns that matters here."""
+    anchored = pattern.startswith("/")
+    pattern = pattern.strip("/") if pattern not in ("*", "/*") else "*"
+    if pattern in ("*", "**"):
+        return True
+    if "*" in pattern:
+        candidates = [path] if anchored else [path, *path.split("/")]
+        return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+    return path == pattern or path.startswith(pattern + "/")
+
+
+def _codeowners(root: Path, team: str) -> Iterator[Finding]:
+    where = ".github/CODEOWNERS"
+    path = root / where
+    if not path.is_file():
+        yield where, f"missing: {team} must own .github/ and .cloud/infra/"
+        return
+    rules = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            pattern, *owners = line.split()
+            rules.append((pattern, owners))
+    for owned in OWNED_PATHS:
+        last = [owners for pattern, owners in rules if _codeowners_match(pattern, owned)]
+        # the last matching rule wins
+        if not last or last[-1] != [team]:
+            owner = " ".join(last[-1]) if last and last[-1] else "nobody"
+            yield where, f"{owned} is owned by {owner}, not {team} alone (the last match wins)"
+
+
+def _workflow_findings(workflow: dict) -> Iterator[str]:
+    if workflow.get("permissions") == "write-all":
+        yield "permissions: write-all"
+    for job_name, job in workflow["jobs"].items():
+        if not isinstance(job, dict):
+            continue
+        if job.get("permissions") == "write-all":
+            yield f"{job_name}: permissions: write-all"
+        if job.get("secrets") is not None:
+            yield f"{job_name}: passes secrets to a reusable workflow"
+        for step in job.get("steps") or []:
+            uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+            if uses and not uses.startswith("./") and not SHA_PIN.match(uses) and not (
+                    uses.startswith("docker://") and "@sha256:" in uses):
+                yield f"{job_name}: `{uses}` is not pinned by a full commit SHA"
+        for step in steps_using(job, "actions/checkout"):
+            if (step.get("with") or {}).get("persist-credentials") is not False:
+                yield f"{job_name}: checkout without `persist-credentials: false`"
+        for step in steps_using(job, "pulumi/actions"):
+            if not (step.get("with") or {}).get("pulumi-version"):
+                yield f"{job_name}: pulumi/actions without a pinned `pulumi-version`"
+
+
+def _job_path_findings(caller: dict, job: dict, unsafe_triggers: set[str]) -> Iterator[str]:
+    environment = environment_name(job)
+    text = str(job)
+    if environment is not None:
+        if ON_MAIN not in str(caller.get("if", "")):
+            yield (f"bound to environment {environment!r} but not restricted to main "
+                   f"(`if:` must contain `{ON_MAIN}`)")
+        if unsafe_triggers:
+            yield (f"bound to environment {environment!r} in a workflow triggered by "
+                   f"{sorted(unsafe_triggers)}, which runs with main's ref")
+        return
+    if "vars.AZURE_CLIENT_ID" in text:
+        yield "signs in as an environment's deploy identity without binding its environment"
+    for login in steps_using(job, "azure/login"):
+        client = str((login.get("with") or {}).get("client-id", ""))
+        if "AZURE_PREVIEW_CLIENT_ID" not in client:
+            yield f"signs in as {client!r} without an environment: only the preview identity may"
+    for step in steps_using(job, "pulumi/actions"):
+        inputs = step.get("with") or {}
+        command, stack = str(inputs.get("command", "")), str(inputs.get("stack-name", ""))
+        if command in WRITING_COMMANDS:
+            yield f"`pulumi {command}` without an environment (deployments bind their environment)"
+        if command == "preview" and stack and _kind(stack) == "prod":
+            yield f"previews prod stack {stack!r} with a cloud identity: prod is previewed offline"
+    env_vars = job.get("env") or {}
+    backend = str(env_vars.get("PULUMI_BACKEND_URL", ""))
+    match = re.search(r"pulumi-state-([a-z0-9]+)", backend)
+    if match and _kind(match.group(1)) == "prod":
+        yield f"reads prod's state ({backend}) without an environment"
+
+
+# --- Azure DevOps ----------------------------------------------------------------------------
+
+def _connections(job: dict) -> set[str]:
+    found = set()
+    for step in job_steps(job):
+        inputs = step.get("inputs") or {} if isinstance(step, dict) else {}
+        found |= {str(inputs[key]) for key in CONNECTION_INPUTS if inputs.get(key)}
+    return found
+
+
+def _azure_devops(root: Path, slug: str) -> list[Finding]:
+    findings: list[Finding] = []
+    folder = root / ".ado"
+    for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
+        findings += _ci_text_findings(path, root)
+    preview = f"{slug}-preview"
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        where = str(path.relative_to(root))
+        pipeline = expand(root, path.name)
+        for stage, job in ado_jobs(pipeline):
+            name = f"{stage.get('stage') or 'jobs'}/{job.get('job') or job.get('deployment')}"
+            condition = f"{stage.get('condition', '')} {job.get('condition', '')}"
+            for step in job_steps(job):
+                if isinstance(step, dict) and str(step.get("persistCredentials", "")).lower() \
+                        == "true":
+                    findings.append((where, f"{name}: checkout with persistCredentials: true"))
+            for connection in sorted(_connections(job)):
+                if connection == preview:
+                    for step in job_steps(job):
+                        script = str((step.get("inputs") or {}).get("inlineScript", ""))
+                        for stack in re.findall(r"pulumi \w+ --stack (\S+)", script):
+                            if _kind(stack) == "prod":
+                                findings.append((where, f"{name}: the preview connection "
+                                                        f"touches prod stack {stack!r}"))
+                    continue
+                if ADO_ON_MAIN not in condition or ADO_NOT_PR not in condition:
+                    findings.append((where, (
+                        f"{name}: uses service connection {connection!r} but its condition does "
+                        f"not restrict it to main outside pull requests (`{ADO_ON_MAIN}` and "
+                        f"`{ADO_NOT_PR}`)")))
+                env = connection.removeprefix(f"{slug}-")
+                if connection.startswith(f"{slug}-") and _kind(env) == "prod":
+                    bound = job.get("environment")
+                    bound = bound.get("name") if isinstance(bound, dict) else bound
+                    if "deployment" not in job or str(bound) != connection:
+                        findings.append((where, (
+                            f"{name}: uses prod's service connection {connection!r} outside a "
+                            f"deployment job of environment {connection!r}")))
+    return findings

@@ -1,0 +1,155 @@
+"""`blueprint check`'s CI/CD rules (mlops_blueprint.ci_rules): a fresh project passes, and each
+edit an attacker with write access to the repository would try is a finding naming the file.
+The edits are kept as cases: each must keep failing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from template_cases import COMBINATIONS
+from typer.testing import CliRunner
+
+from mlops_blueprint.ci_rules import check_ci
+from mlops_blueprint.cli import app
+
+DEPLOY_PROD_IF = "if: github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"
+CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+
+
+def findings_for(project: Path) -> list[tuple[str, str]]:
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return check_ci(project, answers["project_slug"], answers["ci_provider"],
+                    answers["platform_team"])
+
+
+def edited(source: Path, tmp_path: Path, file: str, old: str, new: str, *, last=False) -> Path:
+    project = Path(shutil.copytree(source, tmp_path / "project"))
+    path = project / file
+    text = path.read_text()
+    assert old in text, f"{file}: {old!r} not found"
+    if last:
+        head, _, tail = text.rpartition(old)
+        path.write_text(head + new + tail)
+    else:
+        path.write_text(text.replace(old, new, 1))
+    return project
+
+
+@pytest.mark.parametrize("case", list(COMBINATIONS))
+def test_a_fresh_project_passes(rendered_project, case):
+    assert findings_for(rendered_project(**COMBINATIONS[case])) == []
+
+
+GITHUB_EDITS = {
+    # prod's deployment no longer restricted to main
+    "deploy prod from any branch": (
+        ".github/workflows/infra.yml", DEPLOY_PROD_IF, "if: github.event_name != 'pull_request'",
+        "not restricted to main"),
+    # pull_request_target runs with main's ref: main-only conditions hold for a fork's PR
+    "pull_request_target trigger": (
+        ".github/workflows/model.yml", "  workflow_dispatch:\n",
+        "  workflow_dispatch:\n  pull_request_target:\n", "pull_request_target"),
+    # a PR preview of prod with the preview identity
+    "cloud preview of prod": (
+        ".github/workflows/infra.yml", "      environment: dev\n", "      environment: prod\n",
+        "previews prod stack"),
+    "action pinned by tag": (".github/workflows/ci.yml", CHECKOUT, "actions/checkout@v7",
+                             "not pinned by a full commit SHA"),
+    "checkout keeps the token": (
+        ".github/workflows/pulumi-up.yml", "persist-credentials: false",
+        "persist-credentials: true", "persist-credentials: false"),
+    # the release job signs in as the deploy identity but no longer binds its environment
+    "deploy identity without its environment": (
+        ".github/workflows/model-release.yml", "    environment: ${{ inputs.environment }}\n", "",
+        "without binding its environment"),
+    "a secret": (".github/workflows/pulumi-up.yml", "client-id: ${{ vars.AZURE_CLIENT_ID }}",
+                 "creds: ${{ secrets.AZURE_CREDENTIALS }}", "uses a secret"),
+    "Pulumi CLI unpinned": (".github/workflows/pulumi-up.yml",
+                            "          pulumi-version: 3.255.0\n", "", "pulumi-version"),
+    "extra index": (".github/workflows/ci.yml", "python -m pip install -r .cloud/infra/",
+                    "python -m pip install --extra-index-url https://pypi.example -r .cloud/infra/",
+                    "extra package index"),
+    "blueprint from an index": (".cloud/infra/requirements.txt", "mlops-blueprint @ git+",
+                                "mlops-blueprint==0.1.0\n# was: mlops-blueprint @ git+",
+                                "can be replaced from a package index"),
+    "write-all": (".github/workflows/ci.yml", "permissions: {}", "permissions: write-all",
+                  "write-all"),
+    "not YAML": (".github/workflows/infra.yml", "jobs:", "jobs: [", "not readable YAML"),
+    # a later CODEOWNERS rule wins: the workflows would no longer need the platform team
+    "CODEOWNERS override": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+                            "/.github/CODEOWNERS @my-org/platform-team\n/.github/workflows/ "
+                            "@my-org/data-science", "not @my-org/platform-team alone"),
+    "CODEOWNERS catch-all": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+                             "/.github/CODEOWNERS @my-org/platform-team\n* @my-org/everyone",
+                             "owned by @my-org/everyone"),
+}
+
+
+@pytest.mark.parametrize("edit", list(GITHUB_EDITS))
+def test_github_edits_are_findings(rendered_project, tmp_path, edit):
+    file, old, new, says = GITHUB_EDITS[edit]
+    project = edited(rendered_project(**COMBINATIONS["github-3env-aks"]), tmp_path, file, old,
+                     new, last=edit in ("deploy prod from any branch", "blueprint from an index"))
+    found = findings_for(project)
+    assert found, edit
+    assert any(says in message for _, message in found), found
+    assert all(where.startswith((".github", ".cloud/infra")) for where, _ in found)
+
+
+ADO_PROD_STAGE = """
+  - stage: sneaky
+    condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'), eq(variables['Build.SourceBranch'], 'refs/heads/main'))
+    jobs:
+      - job: plain
+        steps:
+          - task: AzureCLI@2
+            inputs:
+              azureSubscription: customer-churn-prod
+              scriptType: bash
+              scriptLocation: inlineScript
+              inlineScript: az group list
+"""
+ADO_EDITS = {
+    "preview with the prod connection": (
+        ".ado/templates/pulumi-preview.yml", "azureSubscription: customer-churn-preview",
+        "azureSubscription: customer-churn-prod", "not restrict it to main"),
+    "deploy stage without the main condition": (
+        ".ado/templates/pulumi-up.yml",
+        "condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'), "
+        "eq(variables['Build.SourceBranch'], 'refs/heads/main'))", "condition: succeeded()",
+        "not restrict it to main"),
+    "plain job with the prod connection": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE + "\n  - template: templates/pulumi-preview.yml",
+        "outside a deployment job"),
+    "cloud preview of prod": (
+        ".ado/infra.yml", "      environment: dev\n", "      environment: prod\n",
+        "is not one of"),
+    "curl | sh": (".ado/templates/install-pulumi.yml", "echo \"${expected}  ${archive}\"",
+                  "curl -fsSL https://get.pulumi.com | sh\n      echo \"${expected}  ${archive}\"",
+                  "piped into a shell"),
+    "checkout keeps credentials": (".ado/ci.yml", 'persistCredentials: "false"',
+                                   'persistCredentials: "true"', "persistCredentials"),
+}
+
+
+@pytest.mark.parametrize("edit", list(ADO_EDITS))
+def test_azure_devops_edits_are_findings(rendered_project, tmp_path, edit):
+    file, old, new, says = ADO_EDITS[edit]
+    project = edited(rendered_project(**COMBINATIONS["ado-3env"]), tmp_path, file, old, new)
+    found = findings_for(project)
+    assert any(says in message for _, message in found), found
+
+
+def test_blueprint_check_fails_on_a_ci_finding(rendered_project, tmp_path):
+    """Wired into `blueprint check`: exit 1, the finding on its own line naming the file."""
+    file, old, new, says = GITHUB_EDITS["deploy prod from any branch"]
+    project = edited(rendered_project(**COMBINATIONS["github-2env"]), tmp_path, file, old, new,
+                     last=True)
+    result = CliRunner().invoke(app, ["check", str(project)])
+    assert result.exit_code == 1, result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert any(line.startswith(f"{file}: deploy-prod: ") and says in line for line in lines)
