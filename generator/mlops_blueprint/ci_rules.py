@@ -50,6 +50,16 @@ CONNECTION_INPUTS = ("azureSubscription", "connectedServiceNameARM",
 Finding = tuple[str, str]  # (file relative to the project, message)
 
 
+def _requires(condition: object, term: str) -> bool:
+    """True when `condition` requires `term`: the term is there and nothing can bypass it (no
+    `||`, `!` or `or(`/`not(`/`xor(` around it). A condition that needs an alternative path is
+    judged as not requiring anything."""
+    text = " ".join(str(condition or "").split())
+    if re.search(r"\|\||!(?!=)|\b(or|not|xor)\(", text, re.IGNORECASE):
+        return False
+    return term in text
+
+
 def _kind(environment: str) -> str:
     from blueprint_infra import naming
 
@@ -195,7 +205,7 @@ def _job_path_findings(caller: dict, job: dict, unsafe_triggers: set[str]) -> It
     environment = environment_name(job)
     text = str(job)
     if environment is not None:
-        if ON_MAIN not in str(caller.get("if", "")):
+        if not _requires(caller.get("if", ""), ON_MAIN):
             yield (f"bound to environment {environment!r} but not restricted to main "
                    f"(`if:` must contain `{ON_MAIN}`)")
         if unsafe_triggers:
@@ -257,7 +267,7 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
                                 findings.append((where, f"{name}: the preview connection "
                                                         f"touches prod stack {stack!r}"))
                     continue
-                if ADO_ON_MAIN not in condition or ADO_NOT_PR not in condition:
+                if not (_requires(condition, ADO_ON_MAIN) and _requires(condition, ADO_NOT_PR)):
                     findings.append((where, (
                         f"{name}: uses service connection {connection!r} but its condition does "
                         f"not restrict it to main outside pull requests (`{ADO_ON_MAIN}` and "

@@ -49,6 +49,12 @@ GITHUB_EDITS = {
         ".github/workflows/infra.yml", DEPLOY_PROD_IF, "if: github.event_name != 'pull_request'",
         "not restricted to main"),
     # pull_request_target runs with main's ref: main-only conditions hold for a fork's PR
+    "main check bypassed with ||": (
+        ".github/workflows/infra.yml", DEPLOY_PROD_IF,
+        DEPLOY_PROD_IF + " || github.event_name == 'pull_request'", "not restricted to main"),
+    "main check negated": (
+        ".github/workflows/infra.yml", DEPLOY_PROD_IF,
+        "if: ${{ !(github.ref == 'refs/heads/main') }}", "not restricted to main"),
     "pull_request_target trigger": (
         ".github/workflows/model.yml", "  workflow_dispatch:\n",
         "  workflow_dispatch:\n  pull_request_target:\n", "pull_request_target"),
@@ -92,7 +98,8 @@ GITHUB_EDITS = {
 def test_github_edits_are_findings(rendered_project, tmp_path, edit):
     file, old, new, says = GITHUB_EDITS[edit]
     project = edited(rendered_project(**COMBINATIONS["github-3env-aks"]), tmp_path, file, old,
-                     new, last=edit in ("deploy prod from any branch", "blueprint from an index"))
+                     new, last=edit in ("deploy prod from any branch", "blueprint from an index",
+                                   "main check bypassed with ||", "main check negated"))
     found = findings_for(project)
     assert found, edit
     assert any(says in message for _, message in found), found
@@ -120,6 +127,13 @@ ADO_EDITS = {
         ".ado/templates/pulumi-up.yml",
         "condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'), "
         "eq(variables['Build.SourceBranch'], 'refs/heads/main'))", "condition: succeeded()",
+        "not restrict it to main"),
+    "deploy condition bypassed with or()": (
+        ".ado/templates/pulumi-up.yml",
+        "condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'), "
+        "eq(variables['Build.SourceBranch'], 'refs/heads/main'))",
+        "condition: or(ne(variables['Build.Reason'], 'PullRequest'), "
+        "eq(variables['Build.SourceBranch'], 'refs/heads/main'))",
         "not restrict it to main"),
     "plain job with the prod connection": (
         ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
