@@ -44,7 +44,7 @@ from pulumi_azure_native import (
     machinelearningservices as ml,
 )
 
-from blueprint_infra import naming, rbac, roles
+from blueprint_infra import guardrails, naming, rbac, roles
 from blueprint_infra.settings import (
     BootstrapSettings,
     ConfigError,
@@ -339,6 +339,21 @@ def run_bootstrap() -> None:
             after=[group],
         ),
     )
+
+    for env in settings.environments:
+        # Azure Policy at the environment's resource group, created here so that no deploy
+        # identity can lift it (guardrails.py).
+        guardrails.EnvironmentGuardrails(
+            f"{env}-guardrails",
+            guardrails.EnvironmentGuardrailsArgs(
+                slug=settings.slug,
+                environment=env,
+                kind=naming.environment_kind(env),
+                subscription_id=client.subscription_id,
+                resource_group_name=naming.environment_names(
+                    settings.slug, env, client.tenant_id).resource_group,
+            ),
+        )
 
     if settings.shared_registry_id:
         registry_id: pulumi.Input[str] = settings.shared_registry_id
