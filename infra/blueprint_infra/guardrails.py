@@ -445,7 +445,7 @@ def protect_environment(settings, names, env, private_subnet_id: str) -> Environ
     after = [env.workspace, env.key_vault, env.storage_account, env.container_registry,
              env.log_analytics]
     logs = ResourceLogs(
-        f"{settings.environment}-logs",
+        f"{settings.environment}-resource-logs",
         ResourceLogsArgs(
             sources={
                 "workspace": env.workspace.id,
