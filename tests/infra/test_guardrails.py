@@ -424,3 +424,45 @@ def test_the_real_benchmark_definitions_find_nothing_unexempted(prod_resources):
             assert verdict.verdict in ("compliant", "not applicable"), (
                 definition["name"], verdict)
     assert seen == wanted
+
+
+# --- the evaluator itself, on rules written here (not fetched) ---------------------------------
+
+PRIVATE_LINK_RULE = {"properties": {
+    "displayName": "workspaces use private link (count form)",
+    "parameters": {"effect": {"defaultValue": "Audit"}},
+    "policyRule": {
+        "if": {"allOf": [
+            {"field": "type", "equals": "Microsoft.MachineLearningServices/workspaces"},
+            {"count": {
+                "field": "Microsoft.MachineLearningServices/workspaces/"
+                         "privateEndpointConnections[*]",
+                "where": {"field": "Microsoft.MachineLearningServices/workspaces/"
+                                   "privateEndpointConnections[*].privateLinkServiceConnectionState"
+                                   ".status", "equals": "Approved"}},
+             "less": 1},
+        ]},
+        "then": {"effect": "[parameters('effect')]"},
+    }}}
+LOGS_RULE = {"properties": {
+    "displayName": "key vault resource logs (existence form)",
+    "parameters": {"effect": {"defaultValue": "AuditIfNotExists"}},
+    "policyRule": {
+        "if": {"field": "type", "equals": "Microsoft.KeyVault/vaults"},
+        "then": {"effect": "[parameters('effect')]", "details": {
+            "type": "Microsoft.Insights/diagnosticSettings",
+            "existenceCondition": {"count": {
+                "field": "Microsoft.Insights/diagnosticSettings/logs[*]",
+                "where": {"field": "Microsoft.Insights/diagnosticSettings/logs.enabled",
+                          "equals": "true"}}, "greaterOrEquals": 1}}},
+    }}}
+
+
+def test_the_evaluator_sees_private_endpoints_and_diagnostic_settings(prod_resources):
+    assert evaluate_definition(PRIVATE_LINK_RULE, prod_resources).verdict == "compliant"
+    assert evaluate_definition(LOGS_RULE, prod_resources).verdict == "compliant"
+    without = [r for r in prod_resources if r.type not in (PRIVATE_ENDPOINT, DIAGNOSTIC_SETTING)]
+    assert evaluate_definition(PRIVATE_LINK_RULE, without).verdict == "non-compliant"
+    assert evaluate_definition(LOGS_RULE, without).verdict == "non-compliant"
+    others = [r for r in prod_resources if r.type != "azure-native:keyvault:Vault"]
+    assert evaluate_definition(LOGS_RULE, others).verdict == "not applicable"
