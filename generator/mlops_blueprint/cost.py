@@ -282,7 +282,8 @@ def estimate(resources: Sequence[Any], *, location: str) -> CostEstimate:
             gb = assumption("resource_logs_gb")
             items.append(_item(name, typ, gb * price("log_analytics_per_gb"),
                                f"{gb:g} GB of resource logs assumed, billed as Log Analytics "
-                               f"ingestion; grows with use (every blob read is logged)"))
+                               f"ingestion; grows with use (blob reads and writes, secret "
+                               f"reads, image pushes)"))
         elif typ == PRIVATE_ENDPOINT:
             items.append(_item(name, typ, hourly("private_endpoint_per_hour"),
                                "billed per hour, plus data processed per GB"))

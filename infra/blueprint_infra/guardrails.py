@@ -31,6 +31,7 @@ import pulumi
 from pulumi_azure_native import authorization, monitor, network
 
 from blueprint_infra import roles
+from blueprint_infra.settings import PLACEHOLDER_SUBNET_ID
 
 BUILTIN_DEFINITION = "/providers/Microsoft.Authorization/policyDefinitions/{}"
 BUILTIN_SET_DEFINITION = "/providers/Microsoft.Authorization/policySetDefinitions/{}"
@@ -350,11 +351,6 @@ PRIVATE_ENDPOINT_GROUPS: dict[str, tuple[str, str]] = {
     "key_vault": ("vault", "privatelink.vaultcore.azure.net"),
     "container_registry": ("registry", "privatelink.azurecr.io"),
 }
-#: what a preview uses when a prod stack has no subnet yet (a real update refuses it)
-PLACEHOLDER_SUBNET_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-network-placeholder"
-    "/providers/Microsoft.Network/virtualNetworks/vnet-placeholder/subnets/snet-private-endpoints"
-)
 
 
 @dataclass

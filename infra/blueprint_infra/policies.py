@@ -89,6 +89,7 @@ ML_REGISTRY = "azure-native:machinelearningservices:Registry"
 ML_COMPUTE = "azure-native:machinelearningservices:Compute"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
 
 #: Tags every taggable resource carries (cost reports and ownership depend on them).
 REQUIRED_TAGS: tuple[str, ...] = ("project", "environment", "cost-center", "managed-by")
@@ -404,6 +405,26 @@ def check_prod_workspace_public_opt_out(
         )
 
 
+def check_prod_workspace_private_endpoint(
+    resources: Sequence[Resource], context: PolicyContext
+) -> Iterator[Finding]:
+    """Advisory: prod's private endpoints still sit in the placeholder subnet that a preview
+    uses while privateEndpointSubnetId is empty; a real update refuses."""
+    from blueprint_infra.settings import PLACEHOLDER_SUBNET_ID
+
+    if context.kind != "prod":
+        return
+    where = _stack_file(context)
+    if any(str((r.properties.get("subnet") or {}).get("id", "")).lower()
+           == PLACEHOLDER_SUBNET_ID.lower() for r in _of_type(resources, PRIVATE_ENDPOINT)):
+        yield where, (
+            f"privateEndpointSubnetId in {where} is empty: this preview put the prod private "
+            f"endpoints in a placeholder subnet and a real `pulumi up` of prod will refuse to "
+            f"run. Fix before deploying: set it to the platform's private-endpoint subnet (ARM "
+            f"id), or set privateEndpointOptOut to the reason prod needs none."
+        )
+
+
 def check_dev_compute_scales_to_zero(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
@@ -548,6 +569,9 @@ _POLICY_LIST: tuple[Policy, ...] = (
     Policy("prod-workspace-public-opt-out",
            "The prod stack opted out of a private workspace (publicNetworkAccess: Enabled).",
            ADVISORY, check_prod_workspace_public_opt_out),
+    Policy("prod-workspace-private-endpoint",
+           "Prod's private endpoints are not in the placeholder subnet of a preview.",
+           ADVISORY, check_prod_workspace_private_endpoint, per_resource=False),
     Policy("dev-compute-scales-to-zero",
            "In dev, compute clusters scale to zero nodes and compute instances shut down when "
            "idle.", MANDATORY, check_dev_compute_scales_to_zero),

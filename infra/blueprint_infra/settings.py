@@ -257,6 +257,12 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
     )
 
 
+#: where a prod preview puts the private endpoints while privateEndpointSubnetId is empty; a real
+#: update refuses it (guardrails.private_inbound_check), `plan` reports it as an advisory.
+PLACEHOLDER_SUBNET_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-network-placeholder"
+    "/providers/Microsoft.Network/virtualNetworks/vnet-placeholder/subnets/snet-private-endpoints"
+)
 SUBNET_ID_FORM = (
     "empty, or a subnet ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
     "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"

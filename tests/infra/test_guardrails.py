@@ -250,6 +250,22 @@ def test_prod_without_subnet_or_opt_out_is_refused_on_update_and_warned_in_previ
     assert subnets == {guardrails.PLACEHOLDER_SUBNET_ID}
 
 
+def test_plan_reports_the_placeholder_subnet_as_an_advisory(project):
+    from blueprint_infra import policies
+
+    context = policies.context_for("prod")
+    unset = run(project, "prod", dry_run=True, privateEndpointSubnetId=None)
+    found = [v for v in policies.advisories(unset.resources, context)
+             if v.policy == "prod-workspace-private-endpoint"]
+    assert [v.resource for v in found] == ["Pulumi.prod.yaml"]
+    assert "privateEndpointSubnetId" in found[0].message and "Fix" in found[0].message
+    assert all(v.policy != "prod-workspace-private-endpoint"  # never fails a plan
+               for v in policies.evaluate(unset.resources, context))
+    subnet_set = run(project, "prod", dry_run=True)
+    assert not [v for v in policies.advisories(subnet_set.resources, context)
+                if v.policy == "prod-workspace-private-endpoint"]
+
+
 def test_an_explicit_opt_out_is_reported_and_creates_no_endpoint(project):
     reason = "the platform connects this workspace from its hub itself"
     result = run(project, "prod", privateEndpointSubnetId=None, privateEndpointOptOut=reason)
