@@ -14,7 +14,8 @@ Two halves, created by different identities on purpose:
   that send the resource logs of the workspace, key vault, storage (blob service) and container
   registry to the environment's own Log Analytics workspace, and private endpoints in a
   platform-provided subnet (`<project>:privateEndpointSubnetId`), unless the stack opts out
-  (`<project>:privateEndpointOptOut: <reason>`).
+  (`<project>:privateEndpointOptOut: <reason>`). `run_environment()` calls
+  `private_inbound_check` before registering anything, then `protect_environment`.
 
 Definition ids are the built-ins' real names (checked against the Azure/azure-policy repository,
 Microsoft cloud security benchmark initiative version 57.56.0); `tests/infra/test_guardrails.py`
@@ -26,12 +27,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 from pulumi_azure_native import authorization, monitor, network
 
 from blueprint_infra import roles
 from blueprint_infra.settings import PLACEHOLDER_SUBNET_ID
+
+if TYPE_CHECKING:
+    from blueprint_infra.components import MlEnvironment
+    from blueprint_infra.naming import EnvironmentNames
+    from blueprint_infra.settings import EnvironmentSettings
 
 BUILTIN_DEFINITION = "/providers/Microsoft.Authorization/policyDefinitions/{}"
 BUILTIN_SET_DEFINITION = "/providers/Microsoft.Authorization/policySetDefinitions/{}"
@@ -396,7 +403,8 @@ class PrivateInbound(pulumi.ComponentResource):
         self.register_outputs({"endpoints": sorted(self.endpoints)})
 
 
-def private_inbound_check(settings, dry_run: bool) -> tuple[str, str | None]:
+def private_inbound_check(settings: EnvironmentSettings,
+                          dry_run: bool) -> tuple[str, str | None]:
     """Which subnet the private endpoints go to, and a one-line report.
 
     Returns `(subnet_id, warning)`; `subnet_id` is "" when none are created. A prod-kind stack
@@ -435,7 +443,8 @@ class EnvironmentProtection:
     private_endpoints: dict[str, str]
 
 
-def protect_environment(settings, names, env, private_subnet_id: str) -> EnvironmentProtection:
+def protect_environment(settings: EnvironmentSettings, names: EnvironmentNames,
+                        env: MlEnvironment, private_subnet_id: str) -> EnvironmentProtection:
     """Resource logs and (when `private_subnet_id` is set) private endpoints for one
     environment; `env` is the program's `MlEnvironment`, `names` its `EnvironmentNames`."""
     after = [env.workspace, env.key_vault, env.storage_account, env.container_registry,
