@@ -97,6 +97,14 @@ def stack_config(env: str, kind: str, answers: dict) -> list[tuple[str, object, 
         "Disabled" if kind == "prod" else "Enabled",
         "workspace network access",
     ))
+    if kind == "prod":
+        rows.append((
+            ns("privateEndpointSubnetId"),
+            "",
+            "REQUIRED before the first real `pulumi up`: the platform's private-endpoint subnet "
+            "(ARM id .../virtualNetworks/<vnet>/subnets/<subnet>), or instead set "
+            "privateEndpointOptOut to the reason prod needs none",
+        ))
     return rows
 
 
@@ -120,6 +128,9 @@ def render_stack(env: str, kind: str, answers: dict) -> str:
         f'  # {slug}:computeMaxNodes: "2"',
         f"  # {slug}:registryId: \"\"  # empty: the bootstrap's Azure ML registry",
     ]
+    if kind == "prod":
+        lines.append(f"  # {slug}:privateEndpointOptOut: \"\"  # why prod needs no private "
+                     "endpoint (instead of privateEndpointSubnetId)")
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,7 @@ PRICE_TABLE = Path(__file__).with_name("prices.json")
 ML_OUTBOUND_RULES = ("azure-native:machinelearningservices:ManagedNetworkSettingsRule",
                      "azure-native:machinelearningservices:OutboundRule")
 PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
 FIREWALL = "azure-native:network:AzureFirewall"
 EXTENSION = "azure-native:kubernetesconfiguration:Extension"
 
@@ -277,6 +278,12 @@ def estimate(resources: Sequence[Any], *, location: str) -> CostEstimate:
             items.extend(_ml_registry(name, typ, props))
         elif typ == ML_COMPUTE:
             items.append(_compute(name, typ, props))
+        elif typ == DIAGNOSTIC_SETTING:
+            gb = assumption("resource_logs_gb")
+            items.append(_item(name, typ, gb * price("log_analytics_per_gb"),
+                               f"{gb:g} GB of resource logs assumed, billed as Log Analytics "
+                               f"ingestion; grows with use (blob reads and writes, secret "
+                               f"reads, image pushes)"))
         elif typ == PRIVATE_ENDPOINT:
             items.append(_item(name, typ, hourly("private_endpoint_per_hour"),
                                "billed per hour, plus data processed per GB"))

@@ -45,7 +45,7 @@ from pulumi_azure_native import (
     machinelearningservices as ml,
 )
 
-from blueprint_infra import naming, rbac, roles
+from blueprint_infra import guardrails, naming, rbac, roles
 from blueprint_infra.settings import (
     BootstrapSettings,
     ConfigError,
@@ -382,7 +382,20 @@ def run_bootstrap() -> None:
     # group (its Azure-side guardrails) belongs in this loop, next to the group.
     groups: dict[str, EnvironmentGroup] = {}
     for env in settings.environments:
-        groups[env] = environment_group(settings, env)
+        groups[env] = group = environment_group(settings, env)
+        # Azure Policy at the environment's resource group, created here so that no deploy
+        # identity can lift it (guardrails.py).
+        guardrails.EnvironmentGuardrails(
+            f"{env}-guardrails",
+            guardrails.EnvironmentGuardrailsArgs(
+                slug=settings.slug,
+                environment=env,
+                kind=group.kind,
+                subscription_id=client.subscription_id,
+                resource_group_name=group.name,
+                after=[group.resource_group],
+            ),
+        )
 
     backend = StateBackend(
         "state",

@@ -140,6 +140,8 @@ LOCK_TYPES: frozenset[str] = frozenset({
     "azure-native:authorization:ManagementLockAtSubscriptionLevel",
 })
 
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+
 #: Tags every taggable resource carries (cost reports and ownership depend on them).
 REQUIRED_TAGS: tuple[str, ...] = ("project", "environment", "cost-center", "managed-by")
 
@@ -657,6 +659,26 @@ def check_compute_no_public_ssh_or_ip(
 
 def _min_nodes(r: Resource) -> object:
     return _get(r.properties, "properties", "properties", "scaleSettings", "minNodeCount")
+
+
+def check_prod_workspace_private_endpoint(
+    resources: Sequence[Resource], context: PolicyContext
+) -> Iterator[Finding]:
+    """Advisory: prod's private endpoints still sit in the placeholder subnet that a preview
+    uses while privateEndpointSubnetId is empty; a real update refuses."""
+    from blueprint_infra.settings import PLACEHOLDER_SUBNET_ID
+
+    if context.kind != "prod":
+        return
+    where = _stack_file(context)
+    if any(str((r.properties.get("subnet") or {}).get("id", "")).lower()
+           == PLACEHOLDER_SUBNET_ID.lower() for r in _of_type(resources, PRIVATE_ENDPOINT)):
+        yield where, (
+            f"privateEndpointSubnetId in {where} is empty: this preview put the prod private "
+            f"endpoints in a placeholder subnet and a real `pulumi up` of prod will refuse to "
+            f"run. Fix before deploying: set it to the platform's private-endpoint subnet (ARM "
+            f"id), or set privateEndpointOptOut to the reason prod needs none."
+        )
 
 
 def check_dev_compute_scales_to_zero(
@@ -1574,6 +1596,10 @@ _POLICY_LIST: tuple[Policy, ...] = (
     Policy("compute-no-public-ssh-or-ip",
            "Clusters and compute instances have no public SSH access and no public node IPs.",
            MANDATORY, check_compute_no_public_ssh_or_ip),
+
+    Policy("prod-workspace-private-endpoint",
+           "Prod's private endpoints are not in the placeholder subnet of a preview.",
+           ADVISORY, check_prod_workspace_private_endpoint, per_resource=False),
     Policy("dev-compute-scales-to-zero",
            "In dev, compute clusters scale to zero nodes and compute instances shut down when "
            "idle.", MANDATORY, check_dev_compute_scales_to_zero),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
-from blueprint_infra import naming
+from blueprint_infra import guardrails, naming
 from blueprint_infra.components import (
     AccessControl,
     AccessControlArgs,
@@ -158,6 +158,9 @@ def run_environment() -> None:
     check = deployer_check(settings, client.object_id, expected, pulumi.get_stack(), dry_run)
     if dry_run and not check.startswith(("ok", "not enforced")):
         pulumi.log.warn(check)
+    private_subnet, private_warning = guardrails.private_inbound_check(settings, dry_run)
+    if private_warning:
+        pulumi.log.warn(private_warning)
     if naming.is_placeholder(settings.data_scientists_group_id) and settings.kind != "prod":
         # Not refused (a dev stack may come up before the group exists), but Azure rejects
         # role assignments to a principal that does not exist.
@@ -203,6 +206,8 @@ def run_environment() -> None:
         opts=pulumi.ResourceOptions(depends_on=[env]),
     )
 
+    protection = guardrails.protect_environment(settings, names, env, private_subnet)
+
     kubernetes = None
     if settings.aks_cluster_id:
         kubernetes = KubernetesAttach(
@@ -230,6 +235,7 @@ def run_environment() -> None:
     pulumi.export("publicNetworkAccess", settings.public_network_access)
     pulumi.export("deployerCheck", check)
     pulumi.export("roleAssignmentCount", len(access.assignments))
+    pulumi.export("privateEndpoints", protection.private_endpoints)
     if kubernetes is not None:
         pulumi.export("kubernetesComputeName", names.kubernetes_compute)
         pulumi.export("kubernetesNamespace", kubernetes.namespace)

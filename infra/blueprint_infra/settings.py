@@ -63,6 +63,10 @@ class EnvironmentSettings:
     compute_vm_size: str
     compute_max_nodes: int
     registry_id: str  # "" means: the bootstrap's registry, by name
+    #: platform subnet (ARM id) for the private endpoints; "" when none
+    private_endpoint_subnet_id: str = ""
+    #: why a prod stack has no private endpoint (an explicit opt-out); "" when none
+    private_endpoint_opt_out: str = ""
 
     @property
     def is_prod(self) -> bool:
@@ -233,6 +237,7 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
             max_nodes_raw,
         )
     registry_id = cfg.registry_id("registryId")
+    subnet_id, opt_out = _private_endpoint_keys(cfg)
     return EnvironmentSettings(
         project=project,
         slug=slug,
@@ -249,7 +254,52 @@ def load_environment_settings(project: str, get: ConfigGetter) -> EnvironmentSet
         compute_vm_size=vm_size,
         compute_max_nodes=int(max_nodes_raw),
         registry_id=registry_id,
+        private_endpoint_subnet_id=subnet_id,
+        private_endpoint_opt_out=opt_out,
     )
+
+
+#: where a prod preview puts the private endpoints while privateEndpointSubnetId is empty; a real
+#: update refuses it (guardrails.private_inbound_check), `plan` reports it as an advisory.
+PLACEHOLDER_SUBNET_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-network-placeholder"
+    "/providers/Microsoft.Network/virtualNetworks/vnet-placeholder/subnets/snet-private-endpoints"
+)
+SUBNET_ID_FORM = (
+    "empty, or a subnet ARM id /subscriptions/<sub>/resourceGroups/<rg>/providers/"
+    "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+)
+
+
+def _private_endpoint_keys(cfg: _Reader) -> tuple[str, str]:
+    """`privateEndpointSubnetId` (where the private endpoints go) and `privateEndpointOptOut`
+    (the reason a stack has none); at most one. Whether prod needs one: guardrails.py."""
+    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+
+    subnet = cfg.raw("privateEndpointSubnetId")
+    if subnet:
+        parts = parse_resource_id(subnet) if is_valid_resource_id(subnet) else {}
+        if not (
+            str(parts.get("namespace", "")).lower() == "microsoft.network"
+            and str(parts.get("type", "")).lower() == "virtualnetworks"
+            and str(parts.get("child_type_1", "")).lower() == "subnets"
+            and parts.get("last_child_num") == 1
+            and naming.GUID_PATTERN.fullmatch(str(parts.get("subscription", "")))
+        ):
+            raise ConfigError(cfg.key("privateEndpointSubnetId"), SUBNET_ID_FORM, subnet)
+    opt_out = cfg.raw("privateEndpointOptOut")
+    if opt_out and subnet:
+        raise ConfigError(
+            cfg.key("privateEndpointOptOut"),
+            "empty when privateEndpointSubnetId is set (a stack either has private endpoints "
+            "or opts out of them)", opt_out,
+        )
+    if opt_out and not 10 <= len(opt_out) <= 512:
+        raise ConfigError(
+            cfg.key("privateEndpointOptOut"),
+            "the reason the workspace needs no private endpoint, 10-512 characters", opt_out,
+        )
+    return subnet, opt_out
 
 
 def load_bootstrap_settings(project: str, get: ConfigGetter) -> BootstrapSettings:

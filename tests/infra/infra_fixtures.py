@@ -16,6 +16,11 @@ AKS_ID = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-shared-aks/providers/"
     "Microsoft.ContainerService/managedClusters/aks-shared"
 )
+#: the platform's private-endpoint subnet a prod stack names (guardrails.private_inbound_check)
+PE_SUBNET = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-hub-network/providers/"
+    "Microsoft.Network/virtualNetworks/vnet-hub/subnets/snet-private-endpoints"
+)
 ENV_MAIN = "from blueprint_infra.program import run_environment\n\nrun_environment()\n"
 BOOTSTRAP_MAIN = "from blueprint_infra.bootstrap import run_bootstrap\n\nrun_bootstrap()\n"
 
@@ -35,6 +40,8 @@ def stack_config(env: str, stack_kind: str, *, slug: str = SLUG, aks: bool = Fal
     }
     if deployer is not None:
         config[f"{slug}:deployerObjectId"] = deployer
+    if stack_kind == "prod":
+        config[f"{slug}:privateEndpointSubnetId"] = PE_SUBNET
     for key, value in overrides.items():
         full = key if ":" in key else f"{slug}:{key}"
         if value is None:

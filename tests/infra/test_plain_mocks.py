@@ -75,7 +75,10 @@ def test_prod_runs_for_the_deployer_and_refuses_a_stranger(infra):
     assert "azure-native:resources:ResourceGroup" not in types
     # every resource carries the resource group's name even though the mock returns no `name`
     for token, name, inputs in resources:
-        if token != "azure-native:authorization:RoleAssignment":
+        # (role assignments and diagnostic settings are extension resources: scope, not group)
+        if token not in ("azure-native:authorization:RoleAssignment",
+                         "azure-native:monitor:DiagnosticSetting",
+                         "azure-native:resources:ResourceGroup"):
             assert inputs.get("resourceGroupName") == "rg-churn-model-prod", name
     for token, _, inputs in resources:
         if token == "azure-native:authorization:RoleAssignment" and inputs.get(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from infra_fixtures import AKS_ID, DEPLOYER, READERS, SCIENTISTS, STRANGER
+from infra_fixtures import AKS_ID, DEPLOYER, PE_SUBNET, READERS, SCIENTISTS, STRANGER
 
 from blueprint_infra import roles
 from blueprint_infra.preview import preview_stack
@@ -47,6 +47,16 @@ def rendered(tmp_path_factory) -> Path:
 def test_every_stack_runs_and_prod_refuses_a_stranger(rendered):
     stacks = sorted(p.name.split(".")[1] for p in rendered.glob("Pulumi.*.yaml"))
     assert stacks == ["dev", "preprod", "prod"]
+    # The rendered prod stack leaves the private-endpoint subnet empty: a real update names the
+    # key; the infra engineer then sets it (guardrails.private_inbound_check).
+    unset = preview_stack(rendered, "prod", deploying_object_id=DEPLOYER, dry_run=False)
+    assert unset.error and "privateEndpointSubnetId" in unset.error
+    prod_file = rendered / "Pulumi.prod.yaml"
+    prod_config = yaml.safe_load(prod_file.read_text())
+    key = next(k for k in prod_config["config"] if k.endswith(":privateEndpointSubnetId"))
+    assert prod_config["config"][key] == ""
+    prod_config["config"][key] = PE_SUBNET
+    prod_file.write_text(yaml.safe_dump(prod_config))
     for stack in stacks:
         result = preview_stack(rendered, stack, deploying_object_id=DEPLOYER, dry_run=False)
         assert result.error is None, (stack, result.error)
