@@ -324,7 +324,7 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
             ready = wait([w.conn for w in pool], timeout=wait_for)
             for worker in [w for w in pool if w.conn in ready]:
                 try:
-                    outcome = worker.conn.recv()
+                    outcome, keep = worker.conn.recv()
                 except (EOFError, OSError):
                     worker.process.join(timeout=5)
                     code = worker.process.exitcode
@@ -335,7 +335,14 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
                 worker.job = None
                 if job is not None:
                     outcomes[job.index] = outcome
-                dispatch(worker)
+                if keep:
+                    dispatch(worker)
+                else:  # the worker leaves after a failed program; a fresh fork takes over
+                    retire(worker)
+                    if pending:
+                        replacement = start()
+                        pool.append(replacement)
+                        dispatch(replacement)
             now = time.monotonic()
             for worker in [w for w in pool if w.job is not None]:
                 if now - worker.started >= timeout:
