@@ -93,6 +93,8 @@ class PreviewFailure:
     where: str  # the file it is about, relative to the project (or the project folder)
     message: str  # one line
     reason: FailureReason = "program"
+    #: For `integrity`: each refusal as (file, message); `message` joins them.
+    refusals: list[tuple[str, str]] = field(default_factory=list)
 
     passed: ClassVar[bool] = False
 
@@ -106,6 +108,7 @@ class PreviewFailure:
             "where": self.where,
             "reason": self.reason,
             "message": self.message,
+            "refusals": [{"where": w, "message": m} for w, m in self.refusals],
         }
 
 
@@ -153,8 +156,7 @@ def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, Prev
             if key not in loaded:
                 loaded[key] = projects.load_project(request.project_dir)
             project = loaded[key]
-            where = project._rel(project.infra_dir)
-            stack = project.stack(request.environment)
+            stack = project.stack(request.environment)  # its errors name the file
             where = project._rel(stack.config_file)
             if request.as_identity is not None:
                 naming.validate_guid(request.as_identity, "--as")
@@ -163,8 +165,11 @@ def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, Prev
             failed[index] = PreviewFailure(request, where, _one_line(error), "input")
             continue
         if refusals:
+            first = refusals[0].where
             failed[index] = PreviewFailure(
-                request, refusals[0].where, "; ".join(r.message for r in refusals), "integrity"
+                request, first,
+                "; ".join(r.message if r.where == first else str(r) for r in refusals),
+                "integrity", [(r.where, r.message) for r in refusals],
             )
             continue
         jobs.append(_Job(index, request, project, stack, where, custom_program))
@@ -370,8 +375,9 @@ def run_plans(
         raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
     requests = [PreviewRequest(project.root, name, as_identity) for name in names]
     jobs, refused = _prepare(requests)
-    if refused:
-        raise UsageError("; ".join(str(f) for f in refused.values()))
+    if refused:  # bad input names its file already; a refusal is "file: why"
+        raise UsageError("; ".join(
+            f.message if f.reason == "input" else str(f) for f in refused.values()))
     outcomes = _run_in_pool(jobs, workers=None, timeout=PREVIEW_TIMEOUT)
     failures = [o for _, o in sorted(outcomes.items()) if isinstance(o, PreviewFailure)]
     if failures:
