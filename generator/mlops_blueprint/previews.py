@@ -136,9 +136,23 @@ def preview_many(
     here (a project is loaded once however many of its stacks are asked for); the programs run
     in at most `workers` child processes (default: the usable CPUs) forked from one warm
     process."""
+    start_warming()
     jobs, outcomes = _prepare(requests)
     outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
     return [outcomes[i] for i in range(len(requests))]
+
+
+def start_warming() -> None:
+    """Start the warm process the workers fork from, without waiting for it: its imports (about
+    a second) overlap with the command's own work until the first worker is needed. Calling it
+    again is free."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        _context()
+        forkserver.ensure_running()
 
 
 def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
@@ -367,6 +381,7 @@ def run_plans(
     from blueprint_infra import naming
     from mlops_blueprint.project import load_project
 
+    start_warming()
     project = load_project(project_dir)
     if as_identity is not None:
         as_identity = naming.validate_guid(as_identity, "--as")

@@ -99,10 +99,12 @@ def check(
     from rich.console import Console
     from rich.markup import escape
 
+    from mlops_blueprint.previews import start_warming
     from mlops_blueprint.project import load_project
 
     project = load_project(project_dir)
     _read_every_stack(project)
+    start_warming()  # the preview workers' imports overlap with checks 1 to 3
     console = Console(highlight=False, soft_wrap=True)  # one finding per line, for CI logs
     findings: list[Finding] = []
     offline = OfflineBuild.start(project)  # checks 1 and 2, in a child, while 3 and 4 run
