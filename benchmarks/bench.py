@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
+#: RESULTS.md keeps everything from this line on (notes, one-off comparisons) when rewritten.
+KEEP_MARKER = "<!-- bench.py keeps what follows -->"
 ENVIRONMENTS = ["dev", "preprod", "prod"]
 
 
@@ -177,7 +179,12 @@ def main() -> int:
         *rows,
         "",
     ])
-    RESULTS.write_text(text, encoding="utf-8")
+    kept = ""
+    if RESULTS.exists():
+        old = RESULTS.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = "\n" + old[old.index(KEEP_MARKER):]
+    RESULTS.write_text(text + kept, encoding="utf-8")
     print(text)
     return 0
 
