@@ -73,7 +73,6 @@ def copier_copy(dst: Path) -> float:
 #: repeat, gc mode (default | frozen). Prints {env: [seconds...]} as JSON.
 _IN_PROCESS = r"""
 import gc, json, os, sys, time
-os.environ["BLUEPRINT_PREVIEW_WORKER_COLD"] = "1"
 from mlops_blueprint import preview_worker, previews
 from mlops_blueprint.project import load_project
 project_dir, repeat, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
