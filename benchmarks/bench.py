@@ -7,7 +7,12 @@ Measures, each over a few repetitions, as a user runs them (a fresh process ever
 - one `copier copy --defaults` of this template (three environments),
 - `blueprint plan --env ENV --format json` for each environment of that project,
 - `blueprint plan --format json` of all environments in one process,
+- the preview of each environment inside one warm process (what a worker pays per stack once
+  the imports are paid), with Python's cyclic garbage collector as it is by default and as the
+  workers run it (heap frozen after the imports, collector off between previews),
 - `blueprint check` of the project.
+The machine's core count and load average (before and after) are recorded with the figures:
+other work on the machine slows every figure.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
+#: RESULTS.md keeps everything from this line on (notes, one-off comparisons) when rewritten.
+KEEP_MARKER = "<!-- bench.py keeps what follows -->"
 ENVIRONMENTS = ["dev", "preprod", "prod"]
 
 
@@ -61,6 +68,45 @@ def copier_copy(dst: Path) -> float:
     ])
 
 
+#: Runs in a fresh interpreter: warm up as a preview worker does, then time each environment's
+#: preview (the EnvironmentPlan, cost and policies included) REPEAT times. argv: project,
+#: repeat, gc mode (default | frozen). Prints {env: [seconds...]} as JSON.
+_IN_PROCESS = r"""
+import gc, json, os, sys, time
+from mlops_blueprint import preview_worker, previews
+from mlops_blueprint.project import load_project
+project_dir, repeat, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+preview_worker.warm() if mode == "frozen" else None
+project = load_project(project_dir)
+names = project.stack_names()
+for name in names:  # the first preview pays the lazy imports a warm worker paid already
+    previews.preview(project, project.stack(name), None)
+if mode == "frozen":
+    gc.collect(); gc.freeze(); gc.disable()
+times = {name: [] for name in names}
+for _ in range(repeat):
+    for name in names:
+        start = time.perf_counter()
+        previews.preview(project, project.stack(name), None)
+        times[name].append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def in_process(project: Path, repeat: int, mode: str) -> dict[str, list[float]]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(project), str(repeat), mode],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: in-process previews failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def row(what: str, times: list[float], note: str = "") -> str:
     return (
         f"| {what} | {len(times)} | {min(times):.2f} | {statistics.median(times):.2f} | "
@@ -77,6 +123,7 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     blueprint = tool("blueprint")
     rows = []
+    load_before = load_average()
 
     print("blueprint --help ...", flush=True)
     rows.append(row("`blueprint --help`", measure([blueprint, "--help"], repeat + 2)))
@@ -98,6 +145,11 @@ def main() -> int:
     per_env = [t / len(ENVIRONMENTS) for t in times]
     rows.append(row("`blueprint plan --format json` (all 3 environments)", times,
                     f"{statistics.median(per_env):.2f} s per environment"))
+    for mode, note in (("default", "collector as Python sets it"),
+                       ("frozen", "as a worker runs: heap frozen, collector off")):
+        print(f"previews in one process ({mode} gc) ...", flush=True)
+        for env, times in in_process(project, max(3, repeat), mode).items():
+            rows.append(row(f"preview of {env} inside one warm process", times, note))
     print("blueprint check ...", flush=True)
     rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
 
@@ -105,7 +157,7 @@ def main() -> int:
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
 
     cpu = platform.processor() or platform.machine()
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = load_average()
     text = "\n".join([
         "# Benchmarks",
         "",
@@ -117,15 +169,21 @@ def main() -> int:
         f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
         f"{platform.release()}",
         f"- Python {platform.python_version()} ({sys.executable})",
-        f"- repetitions: {repeat} (help: {repeat + 2}); load average at the end: {load} "
-        "(other work on the machine slows every figure)",
+        f"- repetitions: {repeat} (help: {repeat + 2}); load average (1, 5, 15 min) at the "
+        f"start: {load_before}, at the end: {load} (other work on the machine slows every "
+        "figure)",
         "",
         "| command | runs | min s | median s | max s | note |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
     ])
-    RESULTS.write_text(text, encoding="utf-8")
+    kept = ""
+    if RESULTS.exists():
+        old = RESULTS.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = "\n" + old[old.index(KEEP_MARKER):]
+    RESULTS.write_text(text + kept, encoding="utf-8")
     print(text)
     return 0
 

@@ -1,8 +1,10 @@
 """`blueprint plan`: preview environments offline, under Pulumi's mock engine.
 
 For each stack it runs the project's real `.cloud/infra` program with that stack's config (through
-`blueprint_infra.preview.preview_stack`), then reports what a reviewer needs: the resources, who
-gets which role where, the policy verdicts and the idle monthly cost.
+`blueprint_infra.preview.preview_stack`, in a pool of child processes: `previews.run_plans`), then
+reports what a reviewer needs: the resources, who gets which role where, the policy verdicts and
+the idle monthly cost. A project that changes what `pulumi up` would run is refused before any
+preview (`project.program_integrity`); one that declares its own program is previewed and says so.
 """
 
 from __future__ import annotations
@@ -59,11 +61,12 @@ def plan(
 ) -> None:
     """Preview environments offline: resources, RBAC matrix, policy verdicts and idle monthly
     cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input."""
-    from mlops_blueprint.previews import run_plans
+    from mlops_blueprint.previews import run_plans, start_warming
+
+    start_warming()  # the workers' imports start now, the renderer's below meanwhile
+    from mlops_blueprint import report
 
     plans = run_plans(project_dir, env or [], as_identity=as_identity)
-
-    from mlops_blueprint import report
 
     single = env is not None and len(env) == 1
     if output_format is Format.json:
