@@ -338,7 +338,10 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        requirement, options = parts[0], parts[1:]
+        # a requirement (which may hold spaces: `name @ URL`), then its `--option`s
+        requirement, _, rest = f" {line}".partition(" --")
+        requirement = requirement.strip() or parts[0]
+        options = [f"--{o}" for o in rest.split(" --") if o] if rest else []
         included = _included(project, path, parts)
         if included is not None:  # `-r ../requirements.txt`: the environments' own file
             nested = _requirements(project, included)

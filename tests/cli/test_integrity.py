@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,13 @@ def program(project: Path, source: str, *, declare: bool = True) -> None:
 def append(path: Path, text: str) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def replace_regex(path: Path, pattern: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    changed = re.sub(pattern, new, text, count=1, flags=re.MULTILINE)
+    assert changed != text, f"{pattern!r} not in {path}"
+    path.write_text(changed, encoding="utf-8")
 
 
 def replace(path: Path, old: str, new: str) -> None:
@@ -155,8 +163,15 @@ ATTACKS = [
         p / INFRA / "requirements.txt", "--extra-index-url https://pypi.example/simple\n"),
         "requirements.txt"),
     Attack("the blueprint from a URL", lambda p: replace(
-        p / INFRA / "requirements.txt", "mlops-blueprint==",
+        p / INFRA / "requirements.txt", "mlops-blueprint @ git+",
         "mlops-blueprint @ https://example.com/mlops_blueprint.whl\n# was "),
+        "requirements.txt"),
+    Attack("the blueprint from an index", lambda p: replace(
+        p / INFRA / "requirements.txt", "mlops-blueprint @ git+",
+        "mlops-blueprint==0.2.0\n# was "),
+        "requirements.txt"),
+    Attack("the blueprint at a branch, not a commit", lambda p: replace_regex(
+        p / INFRA / "requirements.txt", r"@[0-9a-f]{40}$", "@main"),
         "requirements.txt"),
     Attack("the policy pack weakened", lambda p: append(
         p / INFRA / "policy_pack" / "__main__.py", "\nPOLICIES = []\n"),
