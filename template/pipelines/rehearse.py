@@ -49,6 +49,10 @@ def use_local_store(store: Path = STORE, environ=os.environ) -> str:
     environ["MLFLOW_TRACKING_URI"] = uri
     environ["MLFLOW_REGISTRY_URI"] = uri
     environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Ids of another store's experiment or run would send the steps' runs astray.
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
+        environ.pop(name, None)
     return uri
 
 
@@ -61,7 +65,8 @@ def local_champion(name: str) -> str | None:
         versions = MlflowClient().search_model_versions(f"name = '{name}'")
     except MlflowException:
         return None
-    return max((v.version for v in versions), key=int, default=None)
+    latest = max((int(v.version) for v in versions), default=None)
+    return None if latest is None else str(latest)
 
 
 def download(name: str, version: str, destination: Path) -> Path:
@@ -148,6 +153,7 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
     name = training_pipeline.default_model_name()
     champion = local_champion(name)
     champion_dir = download(name, champion, output_dir / "champion") if champion else None
+    started = time.monotonic()
     print(f"1/4 champion: {f'{name} v{champion}' if champion else 'none yet'}", flush=True)
     try:
         produced = run_locally.run_locally(
@@ -161,7 +167,7 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
         raise RehearsalFailed(str(error)) from None
     info = json.loads((produced["model_info"] / "model_info.json").read_text())
     served = info["version"] if info["registered"] else champion
-    print(f"2/4 evaluate + register: {info['reason']}; "
+    print(f"2/4 evaluate + register ({time.monotonic() - started:.0f}s): {info['reason']}; "
           f"{'registered v' + info['version'] if info['registered'] else 'nothing registered'}",
           flush=True)
     if served is None:
@@ -173,6 +179,7 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
     process = start_server(model_dir, port, log_file)
     try:
         wait_until_ready(process, port, log_file)
+        print(f"    ready after {time.monotonic() - started:.0f}s", flush=True)
         answer = smoke_test(port)
     finally:
         process.terminate()

@@ -68,7 +68,7 @@ def build_pipeline(
     data version end up as tags of the registered model. Without `reference_version` Azure ML
     numbers the new reference data version itself.
     """
-    from azure.ai.ml import Input, Output
+    from azure.ai.ml import Input
     from azure.ai.ml.dsl import pipeline
 
     if gate_metric not in GATE_METRICS:
@@ -121,9 +121,10 @@ def build_pipeline(
     lineage = {key: value for key, value in lineage.items() if value}
     job = training(test_size=test_size, c=c, gate_metric=gate_metric, model_name=model_name)
     # The reference rows become a data asset version: the drift monitor's baseline.
-    job.outputs.reference_data = Output(
-        type="mltable", name=reference_name, version=reference_version
-    )
+    reference = job.outputs["reference_data"]
+    reference.name = reference_name
+    if reference_version:
+        reference.version = reference_version
     job.settings.default_compute = compute
     job.settings.continue_on_step_failure = False
     job.experiment_name = experiment_name or f"{model_name.removesuffix('-model')}-training"

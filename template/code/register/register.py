@@ -91,7 +91,7 @@ def register(
         "version": version,
         "registered": version is not None,
         "approved": bool(approved),
-        "reason": reason or "beats the champion",
+        "reason": reason or report.get("champion_verdict", "passed"),
         "source": str(model_dir),
         "metrics": report.get("candidate", {}),
         "gate_metric": report.get("gate_metric"),
