@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         from azure.core.exceptions import AzureError, ClientAuthenticationError
 
         if isinstance(error, ClientAuthenticationError):
-            print(f"error: {args.stage}: not signed in to Azure ({one_line(error)}); CI signs "
-                  "in with OIDC, a laptop with `az login`", file=sys.stderr)
+            print(
+                f"error: {args.stage}: not signed in to Azure ({one_line(error)}); CI signs "
+                "in with OIDC, a laptop with `az login`",
+                file=sys.stderr,
+            )
             return 1
         if isinstance(error, AzureError):
             print(f"error: {args.stage}: Azure refused: {one_line(error)}", file=sys.stderr)

@@ -41,7 +41,9 @@ class AssetRef:
 
     def uri(self, kind: str = "models") -> str:
         if self.registry:
-            return f"azureml://registries/{self.registry}/{kind}/{self.name}/versions/{self.version}"
+            return (
+                f"azureml://registries/{self.registry}/{kind}/{self.name}/versions/{self.version}"
+            )
         return f"azureml:{self.name}:{self.version}"
 
 

@@ -74,7 +74,9 @@ def download(name: str, version: str, destination: Path) -> Path:
 
     shutil.rmtree(destination, ignore_errors=True)
     destination.mkdir(parents=True)
-    return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(destination)))
+    return Path(
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(destination))
+    )
 
 
 def free_port() -> int:
@@ -101,13 +103,16 @@ def start_server(model_dir: Path, port: int, log_file: Path) -> subprocess.Popen
     )
     if server is None:
         raise RehearsalFailed(
-            "azmlinfsrv not found: install the dev extra (pip install -e \".[dev]\")"
+            'azmlinfsrv not found: install the dev extra (pip install -e ".[dev]")'
         )
     command = [
         server,
-        "--entry_script", str(SCORE_SCRIPT),
-        "--model_dir", str(model_dir),
-        "--port", str(port),
+        "--entry_script",
+        str(SCORE_SCRIPT),
+        "--model_dir",
+        str(model_dir),
+        "--port",
+        str(port),
     ]
     environment = {**os.environ, "AZUREML_MODEL_DIR": str(model_dir)}
     log = log_file.open("w")
@@ -142,7 +147,9 @@ def smoke_test(port: int, budget: float = smoke.LATENCY_BUDGET) -> dict:
     try:
         _, body = http("POST", f"http://127.0.0.1:{port}/score", json.dumps(request).encode())
     except urllib.error.HTTPError as error:
-        raise smoke.SmokeTestFailed(f"the server answered {error.code}: {error.read()[:200]!r}")
+        raise smoke.SmokeTestFailed(
+            f"the server answered {error.code}: {error.read()[:200]!r}"
+        ) from None
     return smoke.check_response(request, body, time.monotonic() - started, budget)
 
 
@@ -155,6 +162,7 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
     champion_dir = download(name, champion, output_dir / "champion") if champion else None
     started = time.monotonic()
     print(f"1/4 champion: {f'{name} v{champion}' if champion else 'none yet'}", flush=True)
+    shutil.rmtree(output_dir / "run", ignore_errors=True)  # the steps write fresh folders
     try:
         produced = run_locally.run_locally(
             output_dir / "run",
@@ -167,9 +175,11 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
         raise RehearsalFailed(str(error)) from None
     info = json.loads((produced["model_info"] / "model_info.json").read_text())
     served = info["version"] if info["registered"] else champion
-    print(f"2/4 evaluate + register ({time.monotonic() - started:.0f}s): {info['reason']}; "
-          f"{'registered v' + info['version'] if info['registered'] else 'nothing registered'}",
-          flush=True)
+    print(
+        f"2/4 evaluate + register ({time.monotonic() - started:.0f}s): {info['reason']}; "
+        f"{'registered v' + info['version'] if info['registered'] else 'nothing registered'}",
+        flush=True,
+    )
     if served is None:
         raise RehearsalFailed("no model to serve: the first candidate was not registered")
     model_dir = download(name, served, output_dir / "serving" / "model")
@@ -189,14 +199,21 @@ def rehearse(output_dir: Path, *, in_process: bool = False) -> dict:
             process.kill()
             process.wait()
     print(f"4/4 the served model answered the smoke test: {json.dumps(answer)}", flush=True)
-    return {"model": name, "champion": champion, "registered": info["version"],
-            "served": served, "answer": answer}
+    return {
+        "model": name,
+        "champion": champion,
+        "registered": info["version"],
+        "served": served,
+        "answer": answer,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--output-dir", type=Path, default=PROJECT_ROOT / "out" / "rehearsal",
+        "--output-dir",
+        type=Path,
+        default=PROJECT_ROOT / "out" / "rehearsal",
         help="where step outputs, the served model and the server log go",
     )
     args = parser.parse_args(argv)

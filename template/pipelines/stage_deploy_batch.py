@@ -114,8 +114,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--environment", required=True, help="environment to deploy to")
     parser.add_argument("--model-uri", required=True, help="the promote stage's model_uri")
     parser.add_argument(
-        "--smoke-data", help="data asset URI the smoke job scores (default: the model's "
-        "reference data)"
+        "--smoke-data",
+        help="data asset URI the smoke job scores (default: the model's reference data)",
     )
 
 

@@ -33,8 +33,9 @@ def in_registry(operations, name: str, version: str) -> bool:
         return False
 
 
-def share(workspace_operations, registry_operations, ref: registry.AssetRef, registry_name: str,
-          kind: str) -> str:
+def share(
+    workspace_operations, registry_operations, ref: registry.AssetRef, registry_name: str, kind: str
+) -> str:
     """Share one asset from the workspace to the registry, unless it is already there."""
     target = registry.AssetRef(ref.name, ref.version, registry_name).uri(kind)
     if in_registry(registry_operations, ref.name, ref.version):
@@ -61,13 +62,19 @@ def promote(ml_client, registry_client, registry_name: str, job_name: str) -> di
         )
     ref = registry.AssetRef(model.name, str(model.version))
     score = registry.scoring_environment()
-    share(ml_client.environments, registry_client.environments, score, registry_name,
-          "environments")
+    share(
+        ml_client.environments, registry_client.environments, score, registry_name, "environments"
+    )
     reference = (model.tags or {}).get(registry.REFERENCE_DATA_TAG, "")
     if ":" in reference:
         name, version = reference.rsplit(":", 1)
-        share(ml_client.data, registry_client.data, registry.AssetRef(name, version),
-              registry_name, "data")
+        share(
+            ml_client.data,
+            registry_client.data,
+            registry.AssetRef(name, version),
+            registry_name,
+            "data",
+        )
     model_uri = share(ml_client.models, registry_client.models, ref, registry_name, "models")
     return {
         "promoted": True,

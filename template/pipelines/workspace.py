@@ -149,8 +149,10 @@ def check_compute(ml_client, name: str = COMPUTE_CLUSTER):
 def write_outputs(outputs: Mapping[str, object], environ: Mapping[str, str] = os.environ) -> None:
     """A stage's outputs for the next stages: `key=value` lines in $GITHUB_OUTPUT on GitHub,
     `##vso[task.setvariable ...]` on Azure DevOps, and `key=value` on stdout always."""
-    lines = [f"{key}={str(value).lower() if isinstance(value, bool) else value}"
-             for key, value in outputs.items()]
+    lines = [
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in outputs.items()
+    ]
     for line in lines:
         print(line)
     if environ.get("GITHUB_OUTPUT"):

@@ -120,15 +120,17 @@ class BatchEndpoints(Group):
 
     def invoke(self, endpoint_name, deployment_name=None, inputs=None, **_):
         paths = {key: value.path for key, value in (inputs or {}).items()}
-        self._call("invoke", {"name": endpoint_name, "deployment_name": deployment_name,
-                              "inputs": paths})
+        self._call(
+            "invoke", {"name": endpoint_name, "deployment_name": deployment_name, "inputs": paths}
+        )
         return SimpleNamespace(name=f"batch-smoke-{deployment_name}")
 
 
 class BatchDeployments(Group):
     def begin_create_or_update(self, deployment):
-        failure = self._call("begin_create_or_update", {"name": deployment.name,
-                                                        "model": str(deployment.model)})
+        failure = self._call(
+            "begin_create_or_update", {"name": deployment.name, "model": str(deployment.model)}
+        )
         return Poller(provisioned(copy.deepcopy(deployment), failure))
 
     def begin_delete(self, name, endpoint_name):

@@ -68,7 +68,9 @@ def test_the_lineage_reaches_the_register_step():
     from training_pipeline import build_pipeline
 
     job = build_pipeline(
-        git_commit="abc", training_data="raw:3", reference_version="9",
+        git_commit="abc",
+        training_data="raw:3",
+        reference_version="9",
         champion_model="azureml://registries/r/models/m/versions/2",
     )._to_dict()["jobs"]
     register = job["register"]["inputs"]

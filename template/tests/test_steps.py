@@ -116,10 +116,15 @@ def test_a_candidate_that_beats_the_champion_model_is_promoted(
 
 
 def test_register_records_the_lineage_of_a_winner(model_dir, evaluation_dir, tmp_path):
-    lineage = {"git_commit": "abc123", "training_data": "raw:3", "reference_data": "ref:7",
-               "param_c": "1.0"}
-    info = register(model_dir, evaluation_dir, tmp_path, "my-model", lineage=lineage,
-                    in_registry=False)
+    lineage = {
+        "git_commit": "abc123",
+        "training_data": "raw:3",
+        "reference_data": "ref:7",
+        "param_c": "1.0",
+    }
+    info = register(
+        model_dir, evaluation_dir, tmp_path, "my-model", lineage=lineage, in_registry=False
+    )
     tags = info["tags"]
     assert {key: tags[key] for key in lineage} == lineage
     assert tags["pipeline_job"] == "local"
@@ -134,8 +139,9 @@ def test_register_registers_a_winner_in_the_chosen_mlflow_registry(
     store = (tmp_path / "registry").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
-    info = register(model_dir, evaluation_dir, tmp_path / "out", "my-model",
-                    lineage={"git_commit": "abc123"})
+    info = register(
+        model_dir, evaluation_dir, tmp_path / "out", "my-model", lineage={"git_commit": "abc123"}
+    )
     assert info["registered"] is True
     (version,) = MlflowClient(store, store).search_model_versions("name = 'my-model'")
     assert str(version.version) == info["version"]
@@ -157,8 +163,14 @@ def test_register_offline_records_the_model_without_registering(
 def test_register_registers_nothing_for_a_model_that_did_not_win(model_dir, tmp_path):
     failed = tmp_path / "evaluation"
     failed.mkdir()
-    report = {"passed": True, "promote": False, "failures": [], "gate_metric": "roc_auc",
-              "candidate": {"roc_auc": 0.9}, "champion_verdict": "does not beat the champion"}
+    report = {
+        "passed": True,
+        "promote": False,
+        "failures": [],
+        "gate_metric": "roc_auc",
+        "candidate": {"roc_auc": 0.9},
+        "champion_verdict": "does not beat the champion",
+    }
     (failed / "metrics.json").write_text(json.dumps(report))
     info = register(model_dir, failed, tmp_path / "out", "my-model", in_registry=True)
     assert info["registered"] is False and info["version"] is None

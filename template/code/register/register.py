@@ -77,9 +77,8 @@ def register(
         raise FileNotFoundError(f"{model_dir} is not an MLflow model (no MLmodel file)")
     report = json.loads((evaluation_dir / "metrics.json").read_text())
     approved = report.get("promote", report.get("passed", False))
-    reason = (
-        "; ".join(report.get("failures") or [])
-        or ("" if approved else report.get("champion_verdict", "evaluation did not pass"))
+    reason = "; ".join(report.get("failures") or []) or (
+        "" if approved else report.get("champion_verdict", "evaluation did not pass")
     )
     tags = lineage_tags(report, lineage or {}) if "candidate" in report else {}
     in_registry = registry_configured() if in_registry is None else in_registry
@@ -113,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-name", required=True, help="registered model name")
     parser.add_argument("--git-commit", default="", help="lineage: the commit that trained it")
     parser.add_argument("--training-data", default="", help="lineage: training data name:version")
-    parser.add_argument("--reference-data", default="", help="lineage: drift reference name:version")
+    parser.add_argument(
+        "--reference-data", default="", help="lineage: drift reference name:version"
+    )
     parser.add_argument("--c", default="", help="lineage: the train step's C")
     parser.add_argument("--test-size", default="", help="lineage: the prep step's test size")
     return parser

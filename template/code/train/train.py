@@ -5,7 +5,8 @@ logistic regression, logs parameters and training metrics with MLflow, and saves
 MLflow format to `--model-dir`.
 
 In Azure ML the job sets MLFLOW_TRACKING_URI to the workspace. Run locally, metrics go to a
-file store (the project's `mlruns/`, or whatever MLFLOW_TRACKING_URI says); no tracking server is needed.
+file store (the project's `mlruns/`, or whatever MLFLOW_TRACKING_URI says); no tracking server
+is needed.
 """
 
 from __future__ import annotations
