@@ -82,6 +82,7 @@ def test_the_batch_deployment_serves_like_the_online_one():
     endpoint = load_batch_endpoint(source=CLOUD_DIR / "endpoints" / "batch-endpoint.yml")
     assert batch.endpoint_name == endpoint.name and len(endpoint.name) <= 32
     assert (batch.model, batch.environment) == (online.model, online.environment)
+    assert batch.compute.removeprefix("azureml:") == "cpu-cluster"
     code = (CLOUD_DIR / "endpoints" / batch.code_configuration.code).resolve()
     assert (code / batch.code_configuration.scoring_script).is_file()
     scoring = load_schedule(source=CLOUD_DIR / "schedules" / "batch-scoring.yml")
