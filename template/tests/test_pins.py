@@ -26,8 +26,14 @@ def pins() -> dict[str, str]:
         requirement = Requirement(text)
         (spec, *rest) = list(requirement.specifier) or [None]
         if spec is not None and spec.operator == "==" and not rest:
-            exact[requirement.name.lower()] = spec.version
+            name = requirement.name.lower()
+            assert exact.get(name, spec.version) == spec.version, f"{name} pinned twice, differently"
+            exact[name] = spec.version
     return exact
+
+
+def test_pyproject_pins_each_package_once():
+    assert {"scikit-learn", "azureml-inference-server-http"} <= set(pins())
 
 
 def conda_pip_packages(step: str) -> list[str]:
