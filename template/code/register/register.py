@@ -21,10 +21,6 @@ from pathlib import Path
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
-class NotApproved(RuntimeError):
-    """The evaluation report is not a passing one (kept for callers that want to raise)."""
-
-
 def registry_configured() -> bool:
     """An Azure ML job, or an explicitly chosen MLflow model registry."""
     return os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml:") or bool(
