@@ -50,6 +50,10 @@ def register_with_mlflow(model_dir: Path, model_name: str, tags: dict[str, str])
 
     model = mlflow.sklearn.load_model(str(model_dir))
     with mlflow.start_run() as run:
+        # In an Azure ML pipeline the step's run is a child of the pipeline job's run.
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent and tags.get("pipeline_job") in (None, "local"):
+            tags = {**tags, "pipeline_job": parent}
         mlflow.set_tags({f"lineage.{key}": value for key, value in tags.items()})
         mlflow.sklearn.log_model(model, artifact_path=model_name)
         model_uri = f"runs:/{run.info.run_id}/{model_name}"
