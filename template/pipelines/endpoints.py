@@ -120,13 +120,35 @@ def load_batch_deployment(
     scoring_environment: str | None = None,
     endpoints_dir: Path = ENDPOINTS_DIR,
 ):
-    from azure.ai.ml import load_batch_deployment
+    """A model batch deployment of the environment's batch endpoint, in slot `name`.
 
-    deployment = load_batch_deployment(source=endpoints_dir / BATCH_FILES[1])
-    deployment.endpoint_name = endpoint_name(deployment.endpoint_name, environment)
-    deployment.name = name
-    if model is not None:
-        deployment.model = model
-    if scoring_environment is not None:
-        deployment.environment = scoring_environment
-    return deployment
+    The YAML uses the flat batchDeployment schema (the one `blueprint check` loads); Azure ML
+    wants a ModelBatchDeployment (the flat class is deprecated), so it is rebuilt as one.
+    """
+    import warnings
+
+    from azure.ai.ml import load_batch_deployment
+    from azure.ai.ml.entities import ModelBatchDeployment, ModelBatchDeploymentSettings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "direct usage is deprecated"
+        flat = load_batch_deployment(source=endpoints_dir / BATCH_FILES[1])
+    return ModelBatchDeployment(
+        name=name,
+        endpoint_name=endpoint_name(flat.endpoint_name, environment),
+        description=flat.description,
+        tags=flat.tags,
+        model=model if model is not None else flat.model,
+        environment=scoring_environment if scoring_environment is not None else flat.environment,
+        code_configuration=flat.code_configuration,
+        compute=flat.compute,
+        resources=flat.resources,
+        settings=ModelBatchDeploymentSettings(
+            mini_batch_size=flat.mini_batch_size,
+            max_concurrency_per_instance=flat.max_concurrency_per_instance,
+            output_action=flat.output_action,
+            output_file_name=flat.output_file_name,
+            retry_settings=flat.retry_settings,
+            error_threshold=flat.error_threshold,
+        ),
+    )

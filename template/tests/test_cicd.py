@@ -362,6 +362,8 @@ def test_batch_rollout_makes_the_new_deployment_default_only_after_its_smoke_job
     assert defaults[-1] == "blue"
     invoke = next(d for n, d in ml_client.calls if n == "batch_endpoints.invoke")
     assert invoke["inputs"]["data"] == f"azureml://registries/{REGISTRY}/data/ref/versions/1"
+    (created,) = [d for n, d in ml_client.calls if n == "batch_deployments.begin_create_or_update"]
+    assert created["model"] == registry_uri
     (schedule,) = [
         d["schedule"] for n, d in ml_client.calls if n == "schedules.begin_create_or_update"
     ]

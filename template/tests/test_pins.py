@@ -27,7 +27,7 @@ def pins() -> dict[str, str]:
         (spec, *rest) = list(requirement.specifier) or [None]
         if spec is not None and spec.operator == "==" and not rest:
             name = requirement.name.lower()
-            assert exact.get(name, spec.version) == spec.version, f"{name} pinned twice, differently"
+            assert exact.get(name, spec.version) == spec.version, f"{name}: two different pins"
             exact[name] = spec.version
     return exact
 
