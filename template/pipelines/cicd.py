@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         print(f"error: {args.stage}: {one_line(error)}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - an Azure error is one line, not a traceback
+        from azure.ai.ml.exceptions import MlException
         from azure.core.exceptions import AzureError, ClientAuthenticationError
 
         if isinstance(error, ClientAuthenticationError):
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
                 file=sys.stderr,
             )
             return 1
-        if isinstance(error, AzureError):
+        if isinstance(error, (AzureError, MlException)):
             print(f"error: {args.stage}: Azure refused: {one_line(error)}", file=sys.stderr)
             return 1
         raise

@@ -212,6 +212,14 @@ def test_an_unknown_environment_is_named_with_the_known_ones(clients, registry_u
     assert "unknown environment 'qa'" in error and "dev" in error and "request-env" in error
 
 
+def test_an_azure_error_is_one_line_not_a_traceback(clients, registry_uri, capsys):
+    ml_client, _ = clients
+    ml_client.fail("online_endpoints.get", HttpResponseError("AuthorizationFailed: no access\nmore"))
+    assert run(["deploy", "--environment", "prod", "--model-uri", registry_uri]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == "error: deploy: Azure refused: AuthorizationFailed: no access"
+
+
 def test_a_malformed_model_uri_is_refused(clients, capsys):
     assert run(["deploy", "--environment", "prod", "--model-uri", "model.pkl"]) == 1
     assert "promote stage" in capsys.readouterr().err
