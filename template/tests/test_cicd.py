@@ -214,7 +214,8 @@ def test_an_unknown_environment_is_named_with_the_known_ones(clients, registry_u
 
 def test_an_azure_error_is_one_line_not_a_traceback(clients, registry_uri, capsys):
     ml_client, _ = clients
-    ml_client.fail("online_endpoints.get", HttpResponseError("AuthorizationFailed: no access\nmore"))
+    refused = HttpResponseError("AuthorizationFailed: no access\nmore")
+    ml_client.fail("online_endpoints.get", refused)
     assert run(["deploy", "--environment", "prod", "--model-uri", registry_uri]) == 1
     error = capsys.readouterr().err.strip()
     assert error == "error: deploy: Azure refused: AuthorizationFailed: no access"
