@@ -9,16 +9,18 @@ Where each belongs:
   of the model that deployment serves (the `reference_data` tag; in the registry for models
   promoted there).
 
-The monitor's alert is the drift signal; docs/cicd.md shows how it triggers retraining (an
-Event Grid subscription on the workspace's run events). All calls are control-plane.
+Where a monitor runs and DRIFT_TRIGGER_URL is set (the retraining trigger's webhook, a secret),
+the drift alert's action is wired too: an Event Grid subscription on the workspace that sends
+the monitor's breached runs to it (drift_trigger.py; docs/cicd.md). All calls are control-plane.
 
-Outputs: schedules (comma-separated names).
+Outputs: schedules (comma-separated names), drift_trigger (when wired).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import drift_trigger
 import endpoints
 import registry
 import workspace
@@ -119,4 +121,14 @@ def run(args, environ) -> dict:
     names = create_schedules(ml_client, schedules_for(ml_client, registry_client, args.environment))
     for name in names:
         print(f"schedule {name} is active")
-    return {"schedules": ",".join(names)}
+    outputs = {"schedules": ",".join(names)}
+    trigger_url = environ.get(drift_trigger.TRIGGER_VARIABLE, "").strip()
+    if trigger_url and args.environment != "dev":
+        target = workspace.require_workspace(environ)
+        scope = drift_trigger.workspace_id(
+            target.subscription_id, target.resource_group, target.workspace_name
+        )
+        client = drift_trigger.get_eventgrid_client(target.subscription_id)
+        outputs["drift_trigger"] = drift_trigger.wire(client, scope, trigger_url)
+        print(f"drift alerts of {target.workspace_name} now trigger retraining")
+    return outputs

@@ -240,3 +240,15 @@ class FakeMLClient:
     def names(self, prefix: str = "") -> list[str]:
         """The operations called, in order (optionally only those of one group)."""
         return [name for name, _ in self.calls if name.startswith(prefix)]
+
+
+class FakeEventGridClient:
+    """Stands in for azure.mgmt.eventgrid.EventGridManagementClient: records subscriptions."""
+
+    def __init__(self):
+        self.subscriptions: dict[tuple[str, str], object] = {}
+        self.event_subscriptions = self
+
+    def begin_create_or_update(self, scope, event_subscription_name, event_subscription_info):
+        self.subscriptions[(scope, event_subscription_name)] = event_subscription_info
+        return Poller(event_subscription_info)

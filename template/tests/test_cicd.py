@@ -18,7 +18,7 @@ import registry
 import stage_deploy
 import training_pipeline
 import workspace
-from fake_azure import FakeMLClient
+from fake_azure import FakeEventGridClient, FakeMLClient
 
 REGISTRY = "mlr-test"
 ENVIRON = {
@@ -343,6 +343,31 @@ def test_prod_monitors_the_live_deployment_against_its_models_reference(
     assert drift.reference_data.input_data.path == (
         f"azureml://registries/{REGISTRY}/data/{model_name[:-6]}-reference/versions/42"
     )
+
+
+def test_the_drift_alert_is_wired_to_the_retraining_trigger(
+    clients, model_name, registry_uri, monkeypatch, capsys
+):
+    import drift_trigger
+
+    ml_client, registry_client = clients
+    eventgrid = FakeEventGridClient()
+    monkeypatch.setattr(drift_trigger, "get_eventgrid_client", lambda subscription: eventgrid)
+    name = with_live_blue(ml_client)
+    ml_client.deployments[(name, "blue")].model = registry_uri
+    registry_client.add_model(model_name, "7")
+    url = "https://prod-00.logic.azure.com/workflows/x/triggers/manual/run?sig=secret"
+    assert run(["monitor", "--environment", "prod"], {"DRIFT_TRIGGER_URL": url}) == 0
+    ((scope, _), subscription), = eventgrid.subscriptions.items()
+    assert scope.endswith(f"/workspaces/{ENVIRON['AZUREML_WORKSPACE']}")
+    assert subscription.destination.endpoint_url == url
+    assert subscription.filter.included_event_types == [drift_trigger.RUN_STATUS_CHANGED]
+    keys = {f.key: f.values for f in subscription.filter.advanced_filters}
+    assert keys["data.RunStatus"] == ["Failed"] and drift_trigger.BREACHED_TAG in keys
+    assert "drift_trigger=model-drift-retrain" in capsys.readouterr().out.splitlines()
+    # dev trains but serves no real traffic: no drift trigger there.
+    assert run(["monitor", "--environment", "dev"], {"DRIFT_TRIGGER_URL": url}) == 0
+    assert len(eventgrid.subscriptions) == 1
 
 
 def test_monitoring_before_any_deployment_names_the_fix(clients, capsys):
