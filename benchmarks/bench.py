@@ -10,7 +10,10 @@ Measures, each over a few repetitions, as a user runs them (a fresh process ever
 - the preview of each environment inside one warm process (what a worker pays per stack once
   the imports are paid), with Python's cyclic garbage collector as it is by default and as the
   workers run it (heap frozen after the imports, collector off between previews),
-- `blueprint check` of the project.
+- `blueprint check` of the project,
+- the generated project's local rehearsal (`python pipelines/rehearse.py`: train, gate, register,
+  serve with azmlinfsrv, smoke test), first run (no champion) and a run against that champion,
+  in a virtualenv with the project installed (`--project-venv`, created once when missing).
 The machine's core count and load average (before and after) are recorded with the figures:
 other work on the machine slows every figure.
 """
@@ -106,6 +109,28 @@ def in_process(project: Path, repeat: int, mode: str) -> dict[str, list[float]]:
 def load_average() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
+def rehearsal_rows(project: Path, repeat: int, project_venv: Path) -> list[str]:
+    """The local rehearsal's wall-clock time, as a user runs it in the generated project."""
+    python = project_venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {project_venv} (pip install -e '.[dev]', once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(project_venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip"], check=True)
+    # Editable, so every new project (each bench run copies one) is what the venv runs.
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-e", f"{project}[dev]"], check=True
+    )
+    rehearse = [str(python), str(project / "pipelines" / "rehearse.py")]
+    shutil.rmtree(project / "mlruns", ignore_errors=True)
+    first = timed(rehearse)  # no champion yet: registers version 1 and serves it
+    again = measure(rehearse, repeat)  # a tie with the champion: nothing registered
+    return [
+        row("`python pipelines/rehearse.py` (first run, no champion)", [first],
+            "train, register v1, azmlinfsrv up, smoke request answered"),
+        row("`python pipelines/rehearse.py` (against the champion)", again,
+            "same data: the champion keeps serving"),
+    ]
+
 
 def row(what: str, times: list[float], note: str = "") -> str:
     return (
@@ -117,6 +142,11 @@ def row(what: str, times: list[float], note: str = "") -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per figure")
+    parser.add_argument(
+        "--project-venv", type=Path, default=WORK / "project-venv",
+        help="virtualenv for the generated project's rehearsal (created when missing)",
+    )
+    parser.add_argument("--skip-rehearsal", action="store_true", help="skip the rehearsal rows")
     args = parser.parse_args()
     repeat = max(1, args.repeat)
     os.environ.setdefault("COPIER_SETTINGS_PATH", str(WORK / "no-copier-settings.yml"))
@@ -152,6 +182,10 @@ def main() -> int:
             rows.append(row(f"preview of {env} inside one warm process", times, note))
     print("blueprint check ...", flush=True)
     rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
+
+    if not args.skip_rehearsal:
+        print("python pipelines/rehearse.py ...", flush=True)
+        rows += rehearsal_rows(project, repeat, args.project_venv)
 
     for i in range(repeat):
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)

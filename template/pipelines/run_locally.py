@@ -3,7 +3,8 @@
 Each step runs as a separate process in its `code/<step>/` folder with the command line of its
 component in .cloud/components/, inputs and outputs filled in with local folders, wired like
 pipelines/training_pipeline.py. MLflow writes to ./mlruns unless MLFLOW_TRACKING_URI is set.
-Nothing is registered: the register step only writes model_info.json.
+Nothing is registered unless MLFLOW_REGISTRY_URI names a registry (pipelines/rehearse.py does
+that): the register step then only writes model_info.json.
 
     python pipelines/run_locally.py --output-dir out            # prep -> ... -> register
     python pipelines/run_locally.py --output-dir out --dry-run  # the command lines only
@@ -66,10 +67,13 @@ def plan(
     gate_metric: str = "roc_auc",
     model_name: str | None = None,
     champion_metrics: Path | None = None,
+    champion_model: Path | None = None,
+    lineage: dict[str, str] | None = None,
 ) -> list[tuple[str, dict, dict]]:
     """(step, inputs, outputs) in order, wired like the Azure ML pipeline."""
     folders = {
-        name: output_dir / name for name in ("prepared_data", "model", "evaluation", "model_info")
+        name: output_dir / name
+        for name in ("prepared_data", "reference_data", "model", "evaluation", "model_info")
     }
     evaluate_inputs = {
         "model": folders["model"],
@@ -78,11 +82,23 @@ def plan(
     }
     if champion_metrics:
         evaluate_inputs["baseline_metrics"] = Path(champion_metrics).resolve()
-    register_inputs = {"model": folders["model"], "evaluation": folders["evaluation"]}
+    if champion_model:
+        evaluate_inputs["champion_model"] = Path(champion_model).resolve()
+    register_inputs = {
+        "model": folders["model"],
+        "evaluation": folders["evaluation"],
+        "c": c,
+        "test_size": test_size,
+        **(lineage or {}),
+    }
     if model_name:
         register_inputs["model_name"] = model_name
+    prep_outputs = {
+        "prepared_data": folders["prepared_data"],
+        "reference_data": folders["reference_data"],
+    }
     return [
-        ("prep", {"test_size": test_size}, {"prepared_data": folders["prepared_data"]}),
+        ("prep", {"test_size": test_size}, prep_outputs),
         ("train", {"prepared_data": folders["prepared_data"], "c": c}, {"model": folders["model"]}),
         ("evaluate", evaluate_inputs, {"evaluation": folders["evaluation"]}),
         ("register", register_inputs, {"model_info": folders["model_info"]}),
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--champion-metrics", type=Path, help="champion's metrics.json: a second baseline"
     )
+    parser.add_argument("--champion-model", type=Path, help="champion's MLflow model folder")
     parser.add_argument(
         "--until", choices=("prep", "train", "evaluate", "register"), help="stop after this step"
     )
@@ -160,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "gate_metric": args.gate_metric,
         "model_name": args.model_name,
         "champion_metrics": args.champion_metrics,
+        "champion_model": args.champion_model,
     }
     if args.dry_run:
         for step, inputs, outputs in plan(args.output_dir.resolve(), **parameters):

@@ -1,8 +1,13 @@
-"""Build the training pipeline with the azure-ai-ml SDK and submit it.
+"""Build the training pipeline with the azure-ai-ml SDK (offline) and submit it.
 
-prep -> train -> evaluate (fails below the baselines) -> register. The steps are the command
-components in .cloud/components/, so this pipeline and the YAML job in
-.cloud/pipelines/training-pipeline.yml run the same code. Building needs no workspace.
+prep -> train -> evaluate (fails below the majority baseline; decides whether the candidate
+beats the champion) -> register (only a winner, with its lineage). The prep step's raw
+training rows become a new version of the drift monitor's reference data asset
+(`<project>-reference`). The steps are the command components in .cloud/components/, so this
+pipeline and the YAML job in .cloud/pipelines/training-pipeline.yml run the same code.
+
+CI runs it through `python pipelines/cicd.py train` (stage_train.py), which adds the champion
+and the lineage. By hand:
 
     python pipelines/training_pipeline.py --dry-run          # print the pipeline job
     python pipelines/training_pipeline.py --wait             # submit and follow it
@@ -17,7 +22,7 @@ from pathlib import Path
 from workspace import (
     CLOUD_DIR,
     COMPUTE_CLUSTER,
-    WorkspaceNotConfigured,
+    StageError,
     as_yaml,
     check_compute,
     get_ml_client,
@@ -49,12 +54,19 @@ def build_pipeline(
     compute: str = COMPUTE_CLUSTER,
     experiment_name: str | None = None,
     champion_metrics: str | None = None,
+    champion_model: str | None = None,
+    git_commit: str | None = None,
+    training_data: str | None = None,
+    reference_version: str | None = None,
     cloud_dir: Path = CLOUD_DIR,
 ):
     """The training PipelineJob, built offline from the component YAML.
 
-    `champion_metrics` (a metrics.json URI, e.g. `azureml:<name>@latest` or an `azureml://`
-    path) adds the current champion as a second baseline the new model must reach.
+    `champion_model` (a model URI, normally the registry's latest version) is scored on the
+    same test split and must be beaten; `champion_metrics` (a metrics.json URI) is the older
+    way to name a champion by its numbers. `git_commit`, `training_data` and the reference
+    data version end up as tags of the registered model. Without `reference_version` Azure ML
+    numbers the new reference data version itself.
     """
     from azure.ai.ml import Input
     from azure.ai.ml.dsl import pipeline
@@ -67,14 +79,19 @@ def build_pipeline(
     @pipeline(
         name="training",
         display_name="training",
-        description="prep -> train -> evaluate (gate against baselines) -> register",
+        description="prep -> train -> evaluate (gate against baseline and champion) -> register",
     )
     def training(test_size: float, c: float, gate_metric: str, model_name: str):
-        prep = components["prep"](test_size=test_size)
+        raw = {}
+        if training_data:
+            raw["raw_data"] = Input(type="uri_file", path=f"azureml:{training_data}")
+        prep = components["prep"](test_size=test_size, **raw)
         train = components["train"](prepared_data=prep.outputs.prepared_data, c=c)
         champion = {}
         if champion_metrics:
             champion["baseline_metrics"] = Input(type="uri_file", path=champion_metrics)
+        if champion_model:
+            champion["champion_model"] = Input(type="mlflow_model", path=champion_model)
         evaluate = components["evaluate"](
             model=train.outputs.model,
             prepared_data=prep.outputs.prepared_data,
@@ -85,14 +102,38 @@ def build_pipeline(
             model=train.outputs.model,
             evaluation=evaluate.outputs.evaluation,
             model_name=model_name,
+            c=c,
+            test_size=test_size,
+            **lineage,
         )
-        return {"model": train.outputs.model, "model_info": register.outputs.model_info}
+        return {
+            "model": train.outputs.model,
+            "model_info": register.outputs.model_info,
+            "reference_data": prep.outputs.reference_data,
+        }
 
+    reference_name = reference_data_name(model_name)
+    lineage = {
+        "git_commit": git_commit,
+        "training_data": training_data,
+        "reference_data": f"{reference_name}:{reference_version}" if reference_version else None,
+    }
+    lineage = {key: value for key, value in lineage.items() if value}
     job = training(test_size=test_size, c=c, gate_metric=gate_metric, model_name=model_name)
+    # The reference rows become a data asset version: the drift monitor's baseline.
+    reference = job.outputs["reference_data"]
+    reference.name = reference_name
+    if reference_version:
+        reference.version = reference_version
     job.settings.default_compute = compute
     job.settings.continue_on_step_failure = False
     job.experiment_name = experiment_name or f"{model_name.removesuffix('-model')}-training"
     return job
+
+
+def reference_data_name(model_name: str) -> str:
+    """`<project>-reference`: the data asset the drift monitor compares inputs with."""
+    return f"{model_name.removesuffix('-model')}-reference"
 
 
 def ensure_environments(ml_client, cloud_dir: Path = CLOUD_DIR) -> list[str]:
@@ -108,7 +149,7 @@ def ensure_environments(ml_client, cloud_dir: Path = CLOUD_DIR) -> list[str]:
 
 def submit(ml_client, job, *, wait: bool = False):
     """Submit the pipeline job; with wait, stream its logs until it ends."""
-    check_compute(ml_client, job.settings.default_compute)
+    check_compute(ml_client, job.settings.default_compute or COMPUTE_CLUSTER)
     ensure_environments(ml_client)
     submitted = ml_client.jobs.create_or_update(job)
     print(f"submitted {submitted.name}: {submitted.studio_url}")
@@ -145,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         submit(get_ml_client(), job, wait=args.wait)
-    except WorkspaceNotConfigured as error:
+    except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

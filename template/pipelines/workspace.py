@@ -1,13 +1,14 @@
-"""Connect to the project's Azure ML workspace and check that the training cluster exists.
+"""Where the CI/CD stages act: the workspace, the project registry, the environments.
 
-The workspace comes from three environment variables (CI sets them per environment from the
-infra stack's outputs):
+The target workspace comes from three environment variables (CI sets them per environment):
 
-    AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME
+    AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE
 
-or, when none is set, from a `config.json` downloaded from the workspace's portal page
-(searched in the current folder and its parents). Credentials come from
-DefaultAzureCredential: `az login` on a laptop, workload identity (OIDC) in CI.
+and the project's Azure ML registry from AZUREML_REGISTRY. On a laptop, with none of the three
+set, a `config.json` downloaded from the workspace's portal page is used instead. Credentials
+come from DefaultAzureCredential: `az login` on a laptop, workload identity (OIDC) in CI.
+
+Every stage fails with a StageError: one line naming what to fix (cicd.py prints it, exit 1).
 
     python pipelines/workspace.py --dry-run     # which workspace, without Azure
     python pipelines/workspace.py               # connect and check the compute
@@ -23,21 +24,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Every Azure ML asset of the project lives here.
-CLOUD_DIR = Path(__file__).resolve().parents[1] / ".cloud"
+CLOUD_DIR = PROJECT_ROOT / ".cloud"
+#: One stack file per environment: the list of environments the project has.
+STACKS_DIR = CLOUD_DIR / "infra"
 
 #: The training cluster the infra program creates in every workspace.
 COMPUTE_CLUSTER = "cpu-cluster"
 
-WORKSPACE_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")
+WORKSPACE_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
+REGISTRY_VARIABLE = "AZUREML_REGISTRY"
 
 
-class WorkspaceNotConfigured(RuntimeError):
-    """The workspace cannot be determined from the environment."""
+class StageError(RuntimeError):
+    """A CI/CD stage cannot go on; the message names what to fix."""
 
 
-class ComputeMissing(RuntimeError):
+class WorkspaceNotConfigured(StageError):
+    """The workspace or registry cannot be determined from the environment."""
+
+
+class ComputeMissing(StageError):
     """The workspace has no compute of the expected name."""
+
+
+class UnknownEnvironment(StageError):
+    """The environment is not one of the project's."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,27 @@ def workspace_from_env(environ: Mapping[str, str] = os.environ) -> WorkspaceRef 
     return WorkspaceRef(*values)
 
 
+def require_workspace(environ: Mapping[str, str] = os.environ) -> WorkspaceRef:
+    """The workspace from the environment; CI stages never fall back to a config.json."""
+    workspace = workspace_from_env(environ)
+    if workspace is None:
+        raise WorkspaceNotConfigured(
+            f"set {', '.join(WORKSPACE_VARIABLES)} to the target workspace"
+        )
+    return workspace
+
+
+def registry_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    """The project's Azure ML registry name (AZUREML_REGISTRY)."""
+    name = environ.get(REGISTRY_VARIABLE, "").strip()
+    if not name:
+        raise WorkspaceNotConfigured(
+            f"set {REGISTRY_VARIABLE} to the project's Azure ML registry name "
+            "(the bootstrap's registry output)"
+        )
+    return name
+
+
 def get_ml_client(workspace: WorkspaceRef | None = None, config_path: Path | None = None):
     """An MLClient for the workspace (from the environment when not given)."""
     from azure.ai.ml import MLClient
@@ -75,6 +109,30 @@ def get_ml_client(workspace: WorkspaceRef | None = None, config_path: Path | Non
     )
 
 
+def get_registry_client(registry_name: str):
+    """An MLClient for the project's Azure ML registry."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(DefaultAzureCredential(), registry_name=registry_name)
+
+
+def known_environments(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    """The project's environments: one `Pulumi.<env>.yaml` stack file each."""
+    return sorted(path.name.split(".")[1] for path in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def check_environment(environment: str, stacks_dir: Path = STACKS_DIR) -> str:
+    """`environment` when the project has it; UnknownEnvironment (naming the fix) otherwise."""
+    known = known_environments(stacks_dir)
+    if environment not in known:
+        raise UnknownEnvironment(
+            f"unknown environment {environment!r}: this project has {', '.join(known)} "
+            f"(.cloud/infra/Pulumi.<env>.yaml); add one with `blueprint request-env`"
+        )
+    return environment
+
+
 def check_compute(ml_client, name: str = COMPUTE_CLUSTER):
     """The compute named `name`; ComputeMissing (with the fix) when the workspace lacks it."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -86,6 +144,24 @@ def check_compute(ml_client, name: str = COMPUTE_CLUSTER):
             f"compute '{name}' not found in workspace {ml_client.workspace_name}: run the infra "
             f"stack (pulumi up) or `az ml compute create -f .cloud/compute/{name}.yml`"
         ) from error
+
+
+def write_outputs(outputs: Mapping[str, object], environ: Mapping[str, str] = os.environ) -> None:
+    """A stage's outputs for the next stages: `key=value` lines in $GITHUB_OUTPUT on GitHub,
+    `##vso[task.setvariable ...]` on Azure DevOps, and `key=value` on stdout always."""
+    lines = [
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in outputs.items()
+    ]
+    for line in lines:
+        print(line)
+    if environ.get("GITHUB_OUTPUT"):
+        with open(environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
+            handle.writelines(f"{line}\n" for line in lines)
+    if environ.get("TF_BUILD"):
+        for line in lines:
+            key, value = line.split("=", 1)
+            print(f"##vso[task.setvariable variable={key};isOutput=true]{value}")
 
 
 def as_yaml(entity) -> str:
@@ -116,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         ml_client = get_ml_client(workspace, args.config)
         compute = check_compute(ml_client, args.compute)
-    except (WorkspaceNotConfigured, ComputeMissing) as error:
+    except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"compute {compute.name} ({compute.type}) is ready in {ml_client.workspace_name}")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from azure.ai.ml import (
+    load_batch_deployment,
+    load_batch_endpoint,
     load_component,
     load_compute,
     load_data,
@@ -34,6 +36,8 @@ LOADERS = {
 
 def loader_for(path: Path):
     folder = path.relative_to(CLOUD_DIR).parts[0]
+    if folder == "endpoints" and path.stem.startswith("batch-"):
+        return load_batch_deployment if path.stem.endswith("deployment") else load_batch_endpoint
     if folder == "endpoints":
         return load_online_deployment if path.stem.endswith("deployment") else load_online_endpoint
     return LOADERS.get(folder)
@@ -72,6 +76,20 @@ def test_the_training_cluster_scales_to_zero():
     assert cluster.max_instances >= 1
 
 
+def test_the_batch_deployment_serves_like_the_online_one():
+    online = load_online_deployment(source=CLOUD_DIR / "endpoints" / "online-deployment.yml")
+    batch = load_batch_deployment(source=CLOUD_DIR / "endpoints" / "batch-deployment.yml")
+    endpoint = load_batch_endpoint(source=CLOUD_DIR / "endpoints" / "batch-endpoint.yml")
+    assert batch.endpoint_name == endpoint.name and len(endpoint.name) <= 32
+    assert (batch.model, batch.environment) == (online.model, online.environment)
+    assert batch.compute.removeprefix("azureml:") == "cpu-cluster"
+    code = (CLOUD_DIR / "endpoints" / batch.code_configuration.code).resolve()
+    assert (code / batch.code_configuration.scoring_script).is_file()
+    scoring = load_schedule(source=CLOUD_DIR / "schedules" / "batch-scoring.yml")
+    assert isinstance(scoring.trigger, CronTrigger)
+    assert scoring.create_job.inputs["model"].path == online.model
+
+
 @pytest.mark.parametrize("step", ["prep", "train", "evaluate", "register", "score"])
 def test_each_step_has_an_environment_built_from_its_conda_file(step):
     environment = load_environment(source=CLOUD_DIR / "environments" / f"{step}.yml")
@@ -102,7 +120,7 @@ def test_components_use_their_step_environment(step):
 
 def test_the_endpoint_requires_authentication_and_the_deployment_collects_inputs():
     endpoint = load_online_endpoint(source=CLOUD_DIR / "endpoints" / "online-endpoint.yml")
-    deployment = load_online_deployment(source=CLOUD_DIR / "endpoints" / "blue-deployment.yml")
+    deployment = load_online_deployment(source=CLOUD_DIR / "endpoints" / "online-deployment.yml")
     assert endpoint.auth_mode in ("key", "aml_token")
     assert len(endpoint.name) <= 32
     assert deployment.endpoint_name == endpoint.name
@@ -119,7 +137,7 @@ def test_retraining_runs_the_training_pipeline_on_a_cron():
     assert set(schedule.create_job.jobs) == {"prep", "train", "evaluate", "register"}
 
 
-def test_the_monitor_watches_data_drift_on_the_blue_deployment():
+def test_the_monitor_watches_data_drift_against_the_reference_data():
     monitor = load_schedule(source=CLOUD_DIR / "schedules" / "model-monitor.yml")
     endpoint = load_online_endpoint(source=CLOUD_DIR / "endpoints" / "online-endpoint.yml")
     target = monitor.create_monitor.monitoring_target

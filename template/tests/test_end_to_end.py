@@ -33,19 +33,41 @@ def test_prep_train_evaluate_register_chain_locally(tmp_path):
     assert (produced["model"] / "MLmodel").is_file()
 
 
-def test_the_chain_stops_at_evaluate_when_the_model_is_below_the_champion(tmp_path):
+def test_a_model_that_loses_to_the_champion_is_not_registered(tmp_path):
     champion = tmp_path / "champion.json"
     champion.write_text(json.dumps({"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0}))
-    with pytest.raises(StepFailed, match="evaluate exited with 1: .*champion"):
-        run_locally(tmp_path / "out", champion_metrics=champion, in_process=True)
+    produced = run_locally(tmp_path / "out", champion_metrics=champion, in_process=True)
+    info = json.loads((produced["model_info"] / "model_info.json").read_text())
+    assert info["registered"] is False and info["approved"] is False
+    assert "champion" in info["reason"]
+
+
+def test_the_chain_stops_at_evaluate_when_the_model_is_broken(tmp_path, monkeypatch):
+    import evaluate
+
+    # A model no better than always guessing the majority class: a failed step.
+    perfect = {"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0}
+    monkeypatch.setattr(evaluate, "majority_baseline", lambda data_dir: perfect)
+    with pytest.raises(StepFailed, match="evaluate exited with 1: .*majority"):
+        run_locally(tmp_path / "out", in_process=True)
     assert (tmp_path / "out" / "evaluation" / "metrics.json").is_file()
     assert not (tmp_path / "out" / "model_info").exists(), "register ran after a failed gate"
+
+
+def test_prep_writes_the_raw_training_rows_as_the_reference_data(tmp_path):
+    from prep import load_raw_data
+
+    produced = run_locally(tmp_path, until="prep", in_process=True)
+    reference = pd.read_csv(produced["reference_data"] / "train.csv")
+    assert list(reference.columns) == list(load_raw_data().columns), "clients send raw columns"
+    assert len(reference) == len(pd.read_csv(produced["prepared_data"] / "train.csv"))
+    assert "train.csv" in (produced["reference_data"] / "MLTable").read_text()
 
 
 def test_a_step_runs_as_its_own_process_in_its_folder(tmp_path):
     # What Azure ML does: `python prep.py ...` in code/prep, a fresh interpreter.
     produced = run_locally(tmp_path, until="prep")
-    assert list(produced) == ["prepared_data"]
+    assert list(produced) == ["prepared_data", "reference_data"]
     assert (produced["prepared_data"] / "train.csv").is_file()
     with pytest.raises(StepFailed, match="prep exited with 2: .*required: --output-dir"):
         run_step("prep", ["python", "prep.py"], CODE_DIR)
@@ -99,7 +121,8 @@ def test_prep_reads_a_raw_csv_when_given_one(tmp_path):
 
     raw = tmp_path / "raw.csv"
     load_raw_data().head(120).to_csv(raw, index=False)
-    argv = step_command("prep", {"raw_data": raw}, {"prepared_data": tmp_path / "out"})
+    outputs = {"prepared_data": tmp_path / "out", "reference_data": tmp_path / "reference"}
+    argv = step_command("prep", {"raw_data": raw}, outputs)
     prep_main(argv[2:])
     schema = json.loads((tmp_path / "out" / "schema.json").read_text())
     assert sum(schema["rows"].values()) == 120

@@ -20,6 +20,8 @@ EXPECTED_WIRING = {
     ("register", "model"): "parent.jobs.train.outputs.model",
     ("register", "evaluation"): "parent.jobs.evaluate.outputs.evaluation",
     ("register", "model_name"): "parent.inputs.model_name",
+    ("register", "c"): "parent.inputs.c",
+    ("register", "test_size"): "parent.inputs.test_size",
 }
 
 
@@ -47,7 +49,36 @@ def test_the_pipeline_builds_offline_with_the_expected_wiring(pipeline_job):
 def test_the_pipeline_runs_on_the_training_cluster_and_stops_at_a_failed_step(pipeline_job):
     assert pipeline_job.settings.default_compute == "cpu-cluster"
     assert pipeline_job.settings.continue_on_step_failure is False
-    assert set(pipeline_job.outputs) == {"model", "model_info"}
+    assert set(pipeline_job.outputs) == {"model", "model_info", "reference_data"}
+
+
+def test_every_run_registers_a_new_version_of_the_drift_reference_data(pipeline_job):
+    from training_pipeline import build_pipeline, default_model_name
+
+    reference = default_model_name().removesuffix("-model") + "-reference"
+    output = build_pipeline(reference_version="20250102030405").outputs["reference_data"]
+    assert (output.type, output.name, output.version) == ("mltable", reference, "20250102030405")
+    yaml_job = load_job(source=CLOUD_DIR / "pipelines" / "training-pipeline.yml")
+    assert yaml_job.outputs["reference_data"].name == reference
+    data = yaml.safe_load((CLOUD_DIR / "data" / "reference-data.yml").read_text())
+    assert data["name"] == reference
+
+
+def test_the_lineage_reaches_the_register_step():
+    from training_pipeline import build_pipeline
+
+    job = build_pipeline(
+        git_commit="abc",
+        training_data="raw:3",
+        reference_version="9",
+        champion_model="azureml://registries/r/models/m/versions/2",
+    )._to_dict()["jobs"]
+    register = job["register"]["inputs"]
+    assert register["git_commit"] == "abc"
+    assert register["training_data"] == "raw:3"
+    assert register["reference_data"].endswith("-reference:9")
+    assert job["evaluate"]["inputs"]["champion_model"]["type"] == "mlflow_model"
+    assert job["prep"]["inputs"]["raw_data"]["path"] == "azureml:raw:3"
 
 
 def test_the_yaml_pipeline_job_is_wired_like_the_python_one(pipeline_job):
@@ -87,39 +118,35 @@ def test_training_pipeline_dry_run_prints_the_job(capsys):
     assert set(job["jobs"]) == {"prep", "train", "evaluate", "register"}
 
 
-@pytest.mark.parametrize("environment", ["dev", "preprod", "prod"])
-def test_deploy_dry_run_names_the_endpoint_per_environment(environment, capsys):
-    from deploy_model import main
+def test_endpoint_names_get_the_environment_within_32_characters():
+    from endpoints import endpoint_name
 
-    model, endpoint, deployment = dry_run(
-        main, ["--environment", environment, "--job-name", "job-123"], capsys
-    )
-    assert endpoint["name"].endswith(f"-{environment}")
-    assert 3 <= len(endpoint["name"]) <= 32
-    assert endpoint["auth_mode"] in ("key", "aml_token")
-    assert deployment["endpoint_name"] == endpoint["name"]
-    assert model["path"] == "azureml://jobs/job-123/outputs/model"
-    assert model["type"] == "mlflow_model"
-
-
-def test_endpoint_names_stay_valid_for_long_bases():
-    from deploy_model import endpoint_name
-
-    name = endpoint_name("a" * 31 + "-b", "preprod")
-    assert len(name) <= 32 and name.endswith("-preprod") and "--" not in name
-    kubernetes = endpoint_name("a" * 28 + "-k8s", "preprod")
-    assert len(kubernetes) <= 32 and kubernetes.endswith("-k8s-preprod")
+    assert endpoint_name("churn", "dev") == "churn-dev"
+    long = endpoint_name("a" * 40, "preprod")
+    assert len(long) == 32 and long.endswith("-preprod")
+    assert endpoint_name("a" * 40 + "-batch", "prod").endswith("-batch-prod")
     with pytest.raises(ValueError, match="environment"):
         endpoint_name("base", "Prod!")
 
 
-def test_schedules_dry_run_points_the_monitor_at_the_environment(capsys):
-    from schedules import main
+def test_a_new_model_always_goes_into_the_slot_that_is_not_live():
+    from endpoints import next_slot
 
-    retraining, monitor = dry_run(main, ["--environment", "prod"], capsys)
-    assert retraining["trigger"]["type"] == "cron"
-    target = monitor["create_monitor"]["monitoring_target"]["endpoint_deployment_id"]
-    assert target.endswith("-prod:blue")
+    assert next_slot(None) == "blue"
+    assert next_slot("blue") == "green"
+    assert next_slot("green") == "blue"
+
+
+def test_deploy_dry_run_shows_the_registry_assets_it_would_deploy(capsys, monkeypatch):
+    from cicd import main
+
+    uri = "azureml://registries/reg/models/m/versions/3"
+    environ = {"AZUREML_REGISTRY": "reg"}
+    assert main(["deploy", "--environment", "prod", "--model-uri", uri, "--dry-run"], environ) == 0
+    endpoint, deployment = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert deployment["endpoint_name"] == endpoint["name"] and endpoint["name"].endswith("-prod")
+    assert deployment["model"] == uri
+    assert deployment["environment"].startswith("azureml://registries/reg/environments/")
 
 
 def test_workspace_comes_from_all_three_variables_or_none():
@@ -130,12 +157,22 @@ def test_workspace_comes_from_all_three_variables_or_none():
         {
             "AZURE_SUBSCRIPTION_ID": "sub",
             "AZURE_RESOURCE_GROUP": "rg",
-            "AZUREML_WORKSPACE_NAME": "ws",
+            "AZUREML_WORKSPACE": "ws",
         }
     )
     assert (ref.subscription_id, ref.resource_group, ref.workspace_name) == ("sub", "rg", "ws")
     with pytest.raises(WorkspaceNotConfigured, match="AZURE_RESOURCE_GROUP"):
-        workspace_from_env({"AZURE_SUBSCRIPTION_ID": "sub", "AZUREML_WORKSPACE_NAME": "ws"})
+        workspace_from_env({"AZURE_SUBSCRIPTION_ID": "sub", "AZUREML_WORKSPACE": "ws"})
+
+
+def test_the_environments_are_the_projects_stacks():
+    from workspace import check_environment, known_environments
+
+    environments = known_environments()
+    assert {"dev", "prod"} <= set(environments)
+    for name in environments:
+        assert (CLOUD_DIR / "infra" / f"Pulumi.{name}.yaml").is_file()
+        assert check_environment(name) == name
 
 
 def test_check_compute_explains_a_missing_cluster():
@@ -155,9 +192,7 @@ def test_check_compute_explains_a_missing_cluster():
         check_compute(NoCompute())
 
 
-@pytest.mark.parametrize(
-    "script", ["workspace", "training_pipeline", "deploy_model", "schedules", "run_locally"]
-)
+@pytest.mark.parametrize("script", ["workspace", "training_pipeline", "run_locally"])
 def test_every_script_has_help(script, capsys):
     import importlib
 
@@ -165,6 +200,16 @@ def test_every_script_has_help(script, capsys):
         importlib.import_module(script).main(["--help"])
     assert exit_info.value.code == 0
     assert "--dry-run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stage", ["train", "promote", "deploy", "deploy-batch", "monitor"])
+def test_every_stage_has_help(stage, capsys):
+    from cicd import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([stage, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: cicd.py " + stage in capsys.readouterr().out
 
 
 def generated_with_aks() -> bool:
@@ -175,21 +220,23 @@ def generated_with_aks() -> bool:
 
 
 def test_the_kubernetes_endpoint_exists_exactly_when_an_aks_cluster_was_given(capsys):
-    from deploy_model import main
+    from cicd import main
 
+    uri = "azureml://registries/reg/models/m/versions/3"
+    argv = ["deploy", "--kubernetes", "--environment", "prod", "--model-uri", uri, "--dry-run"]
     kubernetes_files = sorted(p.name for p in (CLOUD_DIR / "endpoints").glob("kubernetes-*"))
     if not generated_with_aks():
         assert kubernetes_files == []
-        assert main(["--kubernetes", "--environment", "dev", "--dry-run"]) == 2
+        assert main(argv, {"AZUREML_REGISTRY": "reg"}) == 1
         assert "aks_cluster_id" in capsys.readouterr().err
         return
     assert kubernetes_files == ["kubernetes-deployment.yml", "kubernetes-endpoint.yml"]
-    endpoint, deployment = dry_run(main, ["--kubernetes", "--environment", "prod"], capsys)
+    assert main(argv, {"AZUREML_REGISTRY": "reg"}) == 0
+    endpoint, deployment = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
     assert endpoint["compute"] == "azureml:k8s-prod"
     assert endpoint["name"].endswith("-k8s-prod") and len(endpoint["name"]) <= 32
     assert deployment["endpoint_name"] == endpoint["name"]
-    (managed, _) = dry_run(main, ["--environment", "prod"], capsys)
-    assert managed["name"] != endpoint["name"], "the two endpoints of prod share a name"
+    assert deployment["model"] == uri
 
 
 def test_a_champion_becomes_a_second_baseline_of_the_evaluate_step():

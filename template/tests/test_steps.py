@@ -12,7 +12,7 @@ import pytest
 from evaluate import ModelBelowBaseline, evaluate, gate
 from evaluate import main as evaluate_main
 from prep import TARGET, engineer_features, load_raw_data
-from register import NotApproved, register
+from register import register
 from train import train
 
 
@@ -90,17 +90,68 @@ def test_the_evaluate_command_exits_non_zero_when_the_gate_fails(
     assert "below" in str(exit_info.value.code)
 
 
-def test_evaluate_fails_a_model_below_the_champion(model_dir, prepared_dir, tmp_path):
+def test_a_candidate_that_does_not_beat_the_champion_is_not_promoted(
+    model_dir, prepared_dir, tmp_path
+):
     champion = tmp_path / "champion.json"
     champion.write_text(json.dumps({"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0}))
-    with pytest.raises(ModelBelowBaseline, match="champion"):
-        evaluate(model_dir, prepared_dir, tmp_path / "out", baseline_metrics=champion)
+    report = evaluate(model_dir, prepared_dir, tmp_path / "out", baseline_metrics=champion)
+    assert report["passed"] is True, "losing to the champion is not a broken model"
+    assert report["promote"] is False
+    assert "does not beat the champion" in report["champion_verdict"]
+
+
+def test_a_tie_with_the_champion_model_is_not_a_win(model_dir, prepared_dir, tmp_path):
+    # The champion is the same model, scored on the same split: equal, so not promoted.
+    report = evaluate(model_dir, prepared_dir, tmp_path, champion_model=model_dir)
+    assert report["baselines"]["champion"] == report["candidate"]
+    assert report["promote"] is False
+
+
+def test_a_candidate_that_beats_the_champion_model_is_promoted(
+    model_dir, inverted_model, prepared_dir, tmp_path
+):
+    report = evaluate(model_dir, prepared_dir, tmp_path, champion_model=inverted_model)
+    assert report["promote"] is True and report["champion_verdict"] == "beaten"
+
+
+def test_register_records_the_lineage_of_a_winner(model_dir, evaluation_dir, tmp_path):
+    lineage = {
+        "git_commit": "abc123",
+        "training_data": "raw:3",
+        "reference_data": "ref:7",
+        "param_c": "1.0",
+    }
+    info = register(
+        model_dir, evaluation_dir, tmp_path, "my-model", lineage=lineage, in_registry=False
+    )
+    tags = info["tags"]
+    assert {key: tags[key] for key in lineage} == lineage
+    assert tags["pipeline_job"] == "local"
+    assert float(tags["test_roc_auc"]) == pytest.approx(info["metrics"]["roc_auc"], abs=1e-4)
+
+
+def test_register_registers_a_winner_in_the_chosen_mlflow_registry(
+    model_dir, evaluation_dir, tmp_path, monkeypatch
+):
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "registry").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
+    info = register(
+        model_dir, evaluation_dir, tmp_path / "out", "my-model", lineage={"git_commit": "abc123"}
+    )
+    assert info["registered"] is True
+    (version,) = MlflowClient(store, store).search_model_versions("name = 'my-model'")
+    assert str(version.version) == info["version"]
+    assert version.tags["git_commit"] == "abc123"
 
 
 def test_register_offline_records_the_model_without_registering(
     model_dir, evaluation_dir, tmp_path
 ):
-    info = register(model_dir, evaluation_dir, tmp_path, "my-model", in_azure=False)
+    info = register(model_dir, evaluation_dir, tmp_path, "my-model", in_registry=False)
     written = json.loads((tmp_path / "model_info.json").read_text())
     evaluation = json.loads((evaluation_dir / "metrics.json").read_text())
     assert written == info
@@ -109,20 +160,28 @@ def test_register_offline_records_the_model_without_registering(
     assert written["metrics"] == evaluation["candidate"]
 
 
-def test_register_refuses_a_model_that_failed_evaluation(model_dir, tmp_path):
+def test_register_registers_nothing_for_a_model_that_did_not_win(model_dir, tmp_path):
     failed = tmp_path / "evaluation"
     failed.mkdir()
-    report = {"passed": False, "failures": ["roc_auc 0.4 is below the majority baseline 0.5"]}
+    report = {
+        "passed": True,
+        "promote": False,
+        "failures": [],
+        "gate_metric": "roc_auc",
+        "candidate": {"roc_auc": 0.9},
+        "champion_verdict": "does not beat the champion",
+    }
     (failed / "metrics.json").write_text(json.dumps(report))
-    with pytest.raises(NotApproved, match="below the majority"):
-        register(model_dir, failed, tmp_path / "out", "my-model", in_azure=False)
-    assert not (tmp_path / "out" / "model_info.json").exists()
+    info = register(model_dir, failed, tmp_path / "out", "my-model", in_registry=True)
+    assert info["registered"] is False and info["version"] is None
+    assert "does not beat the champion" in info["reason"]
+    assert json.loads((tmp_path / "out" / "model_info.json").read_text()) == info
 
 
 @pytest.mark.parametrize("name", ["", "has space", "-leading-dash", "x" * 256])
 def test_register_rejects_invalid_model_names(model_dir, evaluation_dir, tmp_path, name):
     with pytest.raises(ValueError, match="model_name"):
-        register(model_dir, evaluation_dir, tmp_path, name, in_azure=False)
+        register(model_dir, evaluation_dir, tmp_path, name, in_registry=False)
 
 
 def test_score_serves_raw_requests_like_the_trained_model(model_dir, monkeypatch):

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from azure.ai.ml import (
+    load_batch_deployment,
+    load_batch_endpoint,
     load_component,
     load_compute,
     load_data,
@@ -65,6 +67,8 @@ EXPECTED_WIRING = {
     ("register", "model"): "parent.jobs.train.outputs.model",
     ("register", "evaluation"): "parent.jobs.evaluate.outputs.evaluation",
     ("register", "model_name"): "parent.inputs.model_name",
+    ("register", "c"): "parent.inputs.c",
+    ("register", "test_size"): "parent.inputs.test_size",
 }
 
 
@@ -79,6 +83,8 @@ def answers_of(project: Path) -> dict:
 
 def loader_for(cloud: Path, path: Path):
     folder = path.relative_to(cloud).parts[0]
+    if folder == "endpoints" and path.stem.startswith("batch-"):
+        return load_batch_deployment if path.stem.endswith("deployment") else load_batch_endpoint
     if folder == "endpoints":
         return load_online_deployment if path.stem.endswith("deployment") else load_online_endpoint
     return LOADERS.get(folder)
@@ -97,7 +103,7 @@ def wiring(job) -> dict[tuple[str, str], str]:
 def project_scripts(project: Path):
     """Import the project's pipelines/ scripts; forget them afterwards (every project has its
     own modules of the same names)."""
-    names = ("workspace", "training_pipeline", "deploy_model", "schedules")
+    names = ("workspace", "training_pipeline", "endpoints", "registry", "stage_monitor")
     saved_path = list(sys.path)
     for name in names:
         sys.modules.pop(name, None)
@@ -156,7 +162,7 @@ def test_kubernetes_endpoint_only_with_an_aks_cluster(project):
         assert endpoint.compute.removeprefix("azureml:").startswith("k8s-")
         with project_scripts(project) as scripts:
             for environment in answers_of(project)["environments"]:
-                load = scripts["deploy_model"].load_endpoint
+                load = scripts["endpoints"].load_endpoint
                 kubernetes_endpoint = load(environment, kubernetes=True)
                 assert ENDPOINT_NAME.match(kubernetes_endpoint.name), kubernetes_endpoint.name
                 assert kubernetes_endpoint.compute == f"azureml:k8s-{environment}"
@@ -176,15 +182,41 @@ def test_the_pipeline_builds_offline_wired_like_the_yaml_job(project):
     assert job.inputs["model_name"]._data == f"{slug}-model"
 
 
-def test_every_environment_gets_a_valid_endpoint_and_monitor_target(project):
+def test_every_environment_gets_valid_endpoints_and_monitor_target(project):
     environments = answers_of(project)["environments"]
     with project_scripts(project) as scripts:
+        assert scripts["workspace"].known_environments() == sorted(environments)
         for environment in environments:
-            endpoint = scripts["deploy_model"].load_endpoint(environment)
-            assert ENDPOINT_NAME.match(endpoint.name), endpoint.name
-            assert endpoint.name.endswith(f"-{environment}")
-            monitor = scripts["schedules"].load_model_monitor(environment)
+            endpoint = scripts["endpoints"].load_endpoint(environment)
+            batch = scripts["endpoints"].load_batch_endpoint(environment)
+            for name in (endpoint.name, batch.name):
+                assert ENDPOINT_NAME.match(name) and name.endswith(f"-{environment}"), name
+            assert endpoint.name != batch.name
+            reference = "azureml://registries/reg/data/ref/versions/3"
+            monitor = scripts["stage_monitor"].load_model_monitor(environment, "green", reference)
             target = monitor.create_monitor.monitoring_target.endpoint_deployment_id
-            assert target == f"azureml:{endpoint.name}:blue"
-        names = {scripts["deploy_model"].load_endpoint(e).name for e in environments}
+            assert target == f"azureml:{endpoint.name}:green"
+            drift = [s for s in monitor.create_monitor.monitoring_signals.values()
+                     if s.type == "data_drift"]
+            assert drift and drift[0].reference_data.input_data.path == reference
+        names = {scripts["endpoints"].load_endpoint(e).name for e in environments}
     assert len(names) == len(environments), "two environments would share an endpoint"
+
+
+def test_staging_and_prod_deploy_registry_assets_only(project):
+    """The promotion contract: a workspace model is refused outside dev, and a registry model
+    is served with the scoring environment from the same registry."""
+    with project_scripts(project) as scripts:
+        registry = scripts["registry"]
+        slug = answers_of(project)["project_slug"]
+        uri = f"azureml://registries/mlr-x/models/{slug}-model/versions/4"
+        model = registry.parse_model_uri(uri)
+        for environment in answers_of(project)["environments"]:
+            assert registry.require_registry_model(model, environment, "mlr-x") == model
+            if environment != "dev":
+                with pytest.raises(registry.BadModelUri, match="only from the registry"):
+                    registry.require_registry_model(
+                        registry.parse_model_uri(f"azureml:{slug}-model:4"), environment, "mlr-x"
+                    )
+        score = registry.scoring_environment_for(model)
+        assert score.startswith(f"azureml://registries/mlr-x/environments/{slug}-score/versions/")

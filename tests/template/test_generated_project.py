@@ -55,7 +55,8 @@ def test_pyproject_parses_and_keeps_awkward_answers_intact(render_template, tmp_
     assert meta["description"] == CASES["ado-3env-unicode"]["description"]
     answers = (awkward / ".copier-answers.yml").read_text(encoding="utf-8")
     assert f"project_slug: {meta['name']}" in answers
-    assert meta["requires-python"] == ">=3.10"
+    # numpy 1.26 (pinned: the Azure ML step environments run it) has no wheels past 3.12.
+    assert meta["requires-python"] == ">=3.10,<3.13"
     assert {"pytest", "ruff"} <= {dep.split(">")[0] for dep in meta["optional-dependencies"]["dev"]}
     # One virtualenv serves both slow renders only while their dependencies are the same.
     for key in ("dependencies", "optional-dependencies"):
@@ -114,9 +115,15 @@ def test_generated_project_installs_tests_and_lints_clean(
         "NO_PROXY": "",
         "no_proxy": "",
     }
-    seconds, output = run("pytest -q -p no:cacheprovider", project, offline, timeout=300)
+    seconds, output = run(
+        'pytest -q -p no:cacheprovider -m "not slow"', project, offline, timeout=300
+    )
     assert " passed" in output
     # ~25 s on an idle 2-core machine; the bound leaves room for a busy CI runner.
     assert seconds < 150, f"the project's tests took {seconds:.0f}s; they should stay quick"
+    # The local rehearsal: train, gate, register in local MLflow, serve with azmlinfsrv on
+    # 127.0.0.1 (the proxies above do not apply to it), answer the CD smoke request.
+    _, output = run("pytest -q -p no:cacheprovider -m slow", project, offline, timeout=600)
+    assert "1 passed" in output
     run("ruff check .", project, offline, timeout=120)
 

@@ -414,3 +414,25 @@ def test_every_ci_variable_is_documented(case):
         doc = (project / ".ado/README.md").read_text()
     assert used
     assert {name for name in used if f"`{name}`" not in doc and f"name: {name}" not in doc} == set()
+
+
+# --- the model's CI/CD stages ---------------------------------------------------------------
+
+def test_every_cicd_stage_is_documented_with_its_drift_trigger(case):
+    """docs/cicd.md shows each `pipelines/cicd.py` stage, and the retraining trigger of the
+    chosen CI provider (the drift alert's action)."""
+    import ast
+
+    project, answers = case
+    tree = ast.parse((project / "pipelines/cicd.py").read_text())
+    (stages,) = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", "") == "STAGES" for t in node.targets)]
+    names = [key.value for key in stages.keys]
+    assert names == ["train", "promote", "deploy", "deploy-batch", "monitor"]
+    doc = (project / "docs/cicd.md").read_text()
+    for name in names:
+        assert f"python pipelines/cicd.py {name}" in doc, name
+    trigger = "repository_dispatch" if answers["ci_provider"] == "github" else "_apis/pipelines/"
+    assert trigger in doc
+    for env in answers["environments"]:
+        assert f"({env})" in doc, f"{env} missing from the flow in docs/cicd.md"

@@ -3,7 +3,10 @@
 Reads a CSV with a `target` column when `--raw-data` is given; otherwise the breast cancer
 dataset bundled with scikit-learn (no download). Writes `train.csv`, `test.csv`,
 `schema.json` (feature columns and target) and an `MLTable` file (so the folder can be
-registered as the drift monitor's reference data) into `--output-dir`.
+registered as a table) into `--output-dir`. With `--reference-dir`, the raw training rows
+(the columns a client sends, before feature engineering) go there too, with an `MLTable`: the
+pipeline registers that folder as the versioned data asset the drift monitor compares the
+deployment's collected inputs with.
 
 The scoring script imports `engineer_features` from this module, so training and serving
 compute features the same way.
@@ -102,10 +105,12 @@ def prepare(
     raw_data: Path | None = None,
     test_size: float = 0.2,
     seed: int = 42,
+    reference_dir: Path | None = None,
 ) -> dict[str, Path]:
     """Run the whole step; returns the files written."""
-    frame = engineer_features(load_raw_data(raw_data)).dropna()
-    train, test = split(frame, test_size=test_size, seed=seed)
+    # Split the raw rows, then engineer: the reference data keeps the columns clients send.
+    raw_train, raw_test = split(load_raw_data(raw_data).dropna(), test_size=test_size, seed=seed)
+    train, test = engineer_features(raw_train), engineer_features(raw_test)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = {
         "train": output_dir / "train.csv",
@@ -117,11 +122,16 @@ def prepare(
     test.to_csv(written["test"], index=False)
     schema = {
         "target": TARGET,
-        "features": [column for column in frame.columns if column != TARGET],
+        "features": [column for column in train.columns if column != TARGET],
         "rows": {"train": len(train), "test": len(test)},
     }
     written["schema"].write_text(json.dumps(schema, indent=2))
     written["mltable"].write_text(MLTABLE)
+    if reference_dir is not None:
+        reference_dir.mkdir(parents=True, exist_ok=True)
+        raw_train.to_csv(reference_dir / "train.csv", index=False)
+        (reference_dir / "MLTable").write_text(MLTABLE)
+        written["reference"] = reference_dir / "train.csv"
     return written
 
 
@@ -132,12 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, required=True, help="where the split goes")
     parser.add_argument("--test-size", type=float, default=0.2, help="share of rows held out")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the split")
+    parser.add_argument(
+        "--reference-dir", type=Path, help="where the raw training rows go (drift reference)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    written = prepare(args.output_dir, args.raw_data, args.test_size, args.seed)
+    written = prepare(
+        args.output_dir, args.raw_data, args.test_size, args.seed, args.reference_dir
+    )
     print(json.dumps({name: str(path) for name, path in written.items()}))
 
 

@@ -1,10 +1,13 @@
-"""Register the evaluated model, only if it passed the evaluation gate.
+"""Register the candidate, only if evaluation said it beats the champion, with its lineage.
 
-In an Azure ML job (MLFLOW_TRACKING_URI starts with `azureml:`) the model is logged to the
-job's run and registered in the workspace under `--model-name`, with the test metrics as
-tags. Anywhere else nothing is registered. Either way `model_info.json` in `--output-dir`
-records the name, version (null when offline), source and metrics, so later steps and tests
-can read what happened.
+Where it registers: in an Azure ML job (MLFLOW_TRACKING_URI starts with `azureml:`) the
+workspace's model registry; when MLFLOW_REGISTRY_URI is set (the local rehearsal sets it to
+the project's one local MLflow store) that registry. Anywhere else nothing is registered.
+
+The registered version carries its lineage as tags: git commit, pipeline job, training data
+and reference data assets (name:version), the training parameters and the test metrics, and
+the champion it beat. Either way `model_info.json` in `--output-dir` records what happened
+(`registered`, `version`, `reason`), so CI and tests can read it.
 """
 
 from __future__ import annotations
@@ -18,21 +21,40 @@ from pathlib import Path
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
-class NotApproved(RuntimeError):
-    """The evaluation report says the model did not pass the gate."""
+def registry_configured() -> bool:
+    """An Azure ML job, or an explicitly chosen MLflow model registry."""
+    return os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml:") or bool(
+        os.environ.get("MLFLOW_REGISTRY_URI")
+    )
 
 
-def running_in_azure_ml() -> bool:
-    return os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml:")
+def pipeline_job() -> str:
+    """The pipeline job this step runs in (Azure ML sets the root run id); `local` otherwise."""
+    return os.environ.get("AZUREML_ROOT_RUN_ID") or os.environ.get("PIPELINE_JOB", "local")
 
 
-def register_in_workspace(model_dir: Path, model_name: str, tags: dict[str, str]) -> str:
-    """Log the model to the current run and register it; returns the new version."""
+def lineage_tags(report: dict, lineage: dict[str, str]) -> dict[str, str]:
+    """The tags a registered version carries: where it came from and how good it is."""
+    tags = {key: str(value) for key, value in lineage.items() if value not in (None, "")}
+    tags["pipeline_job"] = tags.get("pipeline_job") or pipeline_job()
+    tags["gate_metric"] = report["gate_metric"]
+    tags["champion"] = report.get("champion_verdict", "")
+    tags.update({f"test_{name}": f"{value:.4f}" for name, value in report["candidate"].items()})
+    return tags
+
+
+def register_with_mlflow(model_dir: Path, model_name: str, tags: dict[str, str]) -> str:
+    """Log the model to a run and register it in the configured registry; the new version."""
     import mlflow
     import mlflow.sklearn
 
     model = mlflow.sklearn.load_model(str(model_dir))
     with mlflow.start_run() as run:
+        # In an Azure ML pipeline the step's run is a child of the pipeline job's run.
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent and tags.get("pipeline_job") in (None, "local"):
+            tags = {**tags, "pipeline_job": parent}
+        mlflow.set_tags({f"lineage.{key}": value for key, value in tags.items()})
         mlflow.sklearn.log_model(model, artifact_path=model_name)
         model_uri = f"runs:/{run.info.run_id}/{model_name}"
     version = mlflow.register_model(model_uri, model_name, tags=tags)
@@ -45,7 +67,8 @@ def register(
     output_dir: Path,
     model_name: str,
     *,
-    in_azure: bool | None = None,
+    lineage: dict[str, str] | None = None,
+    in_registry: bool | None = None,
 ) -> dict:
     """Run the whole step; returns what model_info.json holds."""
     if not MODEL_NAME_PATTERN.match(model_name):
@@ -53,21 +76,25 @@ def register(
     if not (model_dir / "MLmodel").exists():
         raise FileNotFoundError(f"{model_dir} is not an MLflow model (no MLmodel file)")
     report = json.loads((evaluation_dir / "metrics.json").read_text())
-    if not report.get("passed"):
-        raise NotApproved("; ".join(report.get("failures", [])) or "evaluation did not pass")
-    metrics = report["candidate"]
-    in_azure = running_in_azure_ml() if in_azure is None else in_azure
+    approved = report.get("promote", report.get("passed", False))
+    reason = "; ".join(report.get("failures") or []) or (
+        "" if approved else report.get("champion_verdict", "evaluation did not pass")
+    )
+    tags = lineage_tags(report, lineage or {}) if "candidate" in report else {}
+    in_registry = registry_configured() if in_registry is None else in_registry
     version = None
-    if in_azure:
-        tags = {f"test_{name}": f"{value:.4f}" for name, value in metrics.items()}
-        version = register_in_workspace(model_dir, model_name, tags)
+    if approved and in_registry:
+        version = register_with_mlflow(model_dir, model_name, tags)
     info = {
         "name": model_name,
         "version": version,
         "registered": version is not None,
+        "approved": bool(approved),
+        "reason": reason or report.get("champion_verdict", "passed"),
         "source": str(model_dir),
-        "metrics": metrics,
-        "gate_metric": report["gate_metric"],
+        "metrics": report.get("candidate", {}),
+        "gate_metric": report.get("gate_metric"),
+        "tags": tags,
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "model_info.json").write_text(json.dumps(info, indent=2))
@@ -83,13 +110,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output-dir", type=Path, required=True, help="where model_info.json goes")
     parser.add_argument("--model-name", required=True, help="registered model name")
+    parser.add_argument("--git-commit", default="", help="lineage: the commit that trained it")
+    parser.add_argument("--training-data", default="", help="lineage: training data name:version")
+    parser.add_argument(
+        "--reference-data", default="", help="lineage: drift reference name:version"
+    )
+    parser.add_argument("--c", default="", help="lineage: the train step's C")
+    parser.add_argument("--test-size", default="", help="lineage: the prep step's test size")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    info = register(args.model_dir, args.evaluation_dir, args.output_dir, args.model_name)
-    print(json.dumps(info))
+    lineage = {
+        "git_commit": args.git_commit,
+        "training_data": args.training_data,
+        "reference_data": args.reference_data,
+        "param_c": args.c,
+        "param_test_size": args.test_size,
+    }
+    info = register(
+        args.model_dir, args.evaluation_dir, args.output_dir, args.model_name, lineage=lineage
+    )
+    print(json.dumps({key: info[key] for key in ("name", "version", "registered", "reason")}))
 
 
 if __name__ == "__main__":

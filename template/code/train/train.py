@@ -5,7 +5,8 @@ logistic regression, logs parameters and training metrics with MLflow, and saves
 MLflow format to `--model-dir`.
 
 In Azure ML the job sets MLFLOW_TRACKING_URI to the workspace. Run locally, metrics go to a
-file store (`./mlruns`, or whatever MLFLOW_TRACKING_URI says); no tracking server is needed.
+file store (the project's `mlruns/`, or whatever MLFLOW_TRACKING_URI says); no tracking server
+is needed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ from sklearn.preprocessing import StandardScaler
 LOCAL_EXPERIMENT = "local-training"
 
 
-def configure_tracking(local_store: Path = Path("mlruns")) -> str:
-    """Use MLFLOW_TRACKING_URI when set (Azure ML sets it); otherwise a local file store."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or local_store.resolve().as_uri()
+def project_store() -> Path:
+    """The project's one local MLflow store (`<project>/mlruns`: runs and the local model
+    registry), whatever folder a step runs in. In Azure ML the job sets MLFLOW_TRACKING_URI."""
+    return Path(__file__).resolve().parents[2] / "mlruns"
+
+
+def configure_tracking(local_store: Path | None = None) -> str:
+    """Use MLFLOW_TRACKING_URI when set (Azure ML sets it); otherwise the local file store."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or (local_store or project_store()).as_uri()
     if uri.startswith("file:"):
         # MLflow 3 only accepts a file store when asked to explicitly.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
