@@ -31,6 +31,13 @@ def redundant_kind(env: str, value: str, ctx: Context) -> bool:
 
 
 CHANGES = [
+    # The model's CD moved to pipelines/cicd.py (issue 8): the online deployment is no longer
+    # always "blue" (a new one goes up beside the live one), and deploy_model.py / schedules.py
+    # became the endpoint helpers and the monitor stage. A team's edits of the old files are
+    # merged into the new ones (conflict markers where they clash), not lost.
+    MoveFile(".cloud/endpoints/blue-deployment.yml", ".cloud/endpoints/online-deployment.yml"),
+    MoveFile("pipelines/deploy_model.py", "pipelines/endpoints.py"),
+    MoveFile("pipelines/schedules.py", "pipelines/stage_monitor.py"),
     # 0.2.0 derives an environment's kind from its stack name (blueprint_infra.naming.
     # environment_kind); when the stack key is no longer read, enable:
     # DropKey("kind", "the kind follows the stack name", only_if=redundant_kind,
