@@ -4,7 +4,7 @@ runs, and the new stacks preview cleanly.
 
 The releases are a throwaway template repository: v0.1.0 is this repository at LAST_RELEASE
 (`git archive`, so no tag is needed in the clone running the tests) and v0.2.0 is the working
-tree. A third, synthetic release (v0.3.0) renames a pipeline script and drops a stack key, to
+tree. A third, synthetic release (v0.3.0) renames a file and drops a stack key, to
 prove the migration machinery (tasks/migrations/steps.py) on edits 0.2.0 itself does not need.
 """
 
@@ -162,15 +162,19 @@ def test_upgrade_from_the_last_release_keeps_team_edits_and_previews(releases, t
     assert_no_conflicts(project)
     assert answers(project)["_commit"] == "v0.2.0"
     assert answers(project)["environments"] == ANSWERS["environments"]
-    for path, text in edited.items():  # the team's edits, byte for byte
-        if path.name != "README.md":
+    for path, text in edited.items():
+        if path.suffix == ".yaml":  # stack files belong to the team: byte for byte
             assert path.read_text() == text, path
+    # the template changed train.py too: the team's code is merged in, after the release's
+    assert (project / "code/train/train.py").read_text().endswith(TEAM_CODE)
     readme = (project / "README.md").read_text()  # the team's notes and the template's news
     assert readme.endswith(TEAM_README)
     assert "## The `blueprint` command" in readme
     # the release's own changes arrived: the package pin and the Renovate config
     pin = (project / ".cloud/infra/requirements.txt").read_text()
-    assert "mlops-blueprint==0.2.0" in pin.splitlines()
+    # 0.2.0 pins the blueprint to a git commit of the template (never an index version)
+    assert re.search(r"^mlops-blueprint @ git\+\S+@[0-9a-f]{40}$", pin, re.MULTILINE), pin
+    assert "mlops-blueprint==" not in pin
     assert (project / "renovate.json").is_file()
 
     code, out, err = blueprint("plan", project, "--format", "json")
@@ -193,7 +197,7 @@ def default_access(env, value, ctx):
     return value == ("Disabled" if ctx.kinds.get(env) == "prod" else "Enabled")
 
 CHANGES = [
-    MoveFile("pipelines/schedules.py", "pipelines/schedule.py"),
+    MoveFile("notebooks/README.md", "notebooks/GUIDE.md"),
     DropKey("publicNetworkAccess", "the default follows the kind",
             only_if=default_access, comments=("workspace network access",)),
 ]
@@ -205,13 +209,13 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def release_with_migration(releases, tmp_path_factory) -> Path:
-    """releases + v0.3.0: pipelines/schedules.py renamed (and changed), one stack key dropped
+    """releases + v0.3.0: notebooks/README.md renamed (and changed), one stack key dropped
     where it holds the default; the migration says so in three lines."""
     repo = tmp_path_factory.mktemp("release-0.3") / "mlops-blueprint"
     shutil.copytree(releases, repo)
-    old = repo / "template/pipelines/schedules.py"
-    new = repo / "template/pipelines/schedule.py"
-    new.write_text("# Template 0.3.0: renamed from schedules.py.\n" + old.read_text())
+    old = repo / "template/notebooks/README.md"
+    new = repo / "template/notebooks/GUIDE.md"
+    new.write_text("<!-- Template 0.3.0: renamed from README.md. -->\n" + old.read_text())
     old.unlink()
     (repo / "tasks/migrations/v0_3_0.py").write_text(V0_3_0)
     config = (repo / "copier.yml").read_text()
@@ -231,8 +235,8 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
 ):
     project = made_by_copier(release_with_migration, tmp_path / "churn")
     edited = team_edits(project)
-    schedules = project / "pipelines/schedules.py"
-    schedules.write_text(schedules.read_text() + "\n# Team: nightly at 02:00, not midnight.\n")
+    smoke = project / "notebooks/README.md"
+    smoke.write_text(smoke.read_text() + "\nTeam: notebooks are reviewed like code.\n")
     preprod = stack_file(project, "preprod")
     preprod.write_text(preprod.read_text().replace(
         f'{SLUG}:publicNetworkAccess: "Enabled"', f'{SLUG}:publicNetworkAccess: "Disabled"'))
@@ -244,10 +248,10 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("migrate:")]
     assert_no_conflicts(project)
     # the rename: the new template file with the team's edit, the old file gone
-    renamed = (project / "pipelines/schedule.py").read_text()
-    assert renamed.startswith("# Template 0.3.0: renamed from schedules.py.\n")
-    assert renamed.endswith("\n# Team: nightly at 02:00, not midnight.\n")
-    assert not schedules.exists()
+    renamed = (project / "notebooks/GUIDE.md").read_text()
+    assert renamed.startswith("<!-- Template 0.3.0: renamed from README.md. -->\n")
+    assert renamed.endswith("\nTeam: notebooks are reviewed like code.\n")
+    assert not smoke.exists()
     # the dropped key: gone where it held the default, kept where the team chose otherwise
     dev = yaml.safe_load(stack_file(project, "dev").read_text())["config"]
     assert f"{SLUG}:publicNetworkAccess" not in dev
@@ -255,15 +259,13 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     kept = yaml.safe_load(preprod.read_text())["config"]
     assert kept[f"{SLUG}:publicNetworkAccess"] == "Disabled"
     # the other team edits
-    for path, text in edited.items():
-        if path.name not in ("Pulumi.prod.yaml", "README.md"):
-            assert path.read_text() == text, path
+    assert (project / "code/train/train.py").read_text().endswith(TEAM_CODE)
     assert (project / "README.md").read_text().endswith(TEAM_README)
     prod = yaml.safe_load(stack_file(project, "prod").read_text())["config"]
     assert f"{SLUG}:publicNetworkAccess" not in prod  # "Disabled" is prod's default (--kinds)
     assert prod[f"{SLUG}:computeVmSize"] == "Standard_D8s_v3"
     assert prod[f"{SLUG}:costCenter"] == "CC-4242"
-    assert any("schedule.py" in line and "carried over" in line for line in said), said
+    assert any("GUIDE.md" in line and "carried over" in line for line in said), said
     assert any("kept" in line and "Pulumi.preprod.yaml" in line for line in said), said
 
     code, out, err = blueprint("plan", project)
@@ -391,7 +393,7 @@ def test_readme_says_how_to_install_blueprint_and_how_upgrades_arrive(rendered_p
     assert readme.index(install) < readme.index("blueprint plan\n")
     # that file installs the distribution whose console script is `blueprint`
     requirements = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
-    assert any(line.startswith("mlops-blueprint==") for line in requirements)
+    assert any(line.startswith("mlops-blueprint @ git+") for line in requirements)
     scripts = (REPO_ROOT / "pyproject.toml").read_text().split("[project.scripts]", 1)[1]
     assert re.search(r'^blueprint = "mlops_blueprint\.cli:main"$', scripts, re.MULTILINE)
     assert "renovate.json" in readme and (project / "renovate.json").is_file()
