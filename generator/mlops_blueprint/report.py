@@ -1,7 +1,13 @@
-"""How `blueprint plan` shows its previews: rich tables, JSON, Markdown and Mermaid."""
+"""How `blueprint plan` shows its previews: rich tables, JSON, Markdown and Mermaid.
+
+Every renderer first puts a plan in its canonical order (`ordered`): Pulumi registers resources
+in whatever order the program's outputs resolve, so the raw preview order changes from run to run
+and a pull-request comment built from it would change although nothing else did.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -50,8 +56,82 @@ def _json_default(value: Any) -> Any:
     return repr(value) if type(value).__name__ == "_Unknown" else str(value)
 
 
+# --- canonical order --------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def sorted_properties(value: Any) -> Any:
+    """Mappings with their keys sorted, all the way down (list order is the program's and
+    meaningful, so lists keep it)."""
+    if isinstance(value, dict):
+        return {str(k): sorted_properties(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [sorted_properties(v) for v in value]
+    return value
+
+
+def resource_key(resource: dict[str, Any]) -> tuple[str, str]:
+    """A resource's identity within a stack, as Pulumi's: (type token, logical name)."""
+    return _text(resource.get("type")), _text(resource.get("name"))
+
+
+def role_assignment_key(assignment: dict[str, Any]) -> tuple[str, ...]:
+    """Humans and groups first (what a reviewer reads first), then by principal, role, scope;
+    the logical name last makes the key unique within a stack."""
+    return (
+        _text(assignment.get("principal_type")),
+        _text(assignment.get("principal_id")).lower(),
+        _text(assignment.get("role")),
+        _text(assignment.get("scope")).lower(),
+        _text(assignment.get("name")),
+    )
+
+
+def finding_key(finding: dict[str, Any]) -> tuple[str, str, str]:
+    return _text(finding.get("policy")), _text(finding.get("resource")), _text(
+        finding.get("message")
+    )
+
+
+def cost_item_key(item: Any) -> tuple[float, str, str]:
+    """The dearest first; ties by resource and type."""
+    if not isinstance(item, dict):
+        return 0.0, _text(item), ""
+    monthly = item.get("monthly")
+    amount = float(monthly) if isinstance(monthly, (int, float)) else 0.0
+    return -amount, _text(item.get("resource")), _text(item.get("type"))
+
+
+def ordered(plan: EnvironmentPlan) -> EnvironmentPlan:
+    """The plan with every list in a stable order and every mapping's keys sorted: the same
+    project previews to the same bytes whatever the run (hash seed, event-loop timing)."""
+    cost = dict(plan.monthly_cost_estimate)
+    if isinstance(cost.get("items"), list):
+        cost["items"] = sorted(cost["items"], key=cost_item_key)
+    return dataclasses.replace(
+        plan,
+        resources=[
+            {**r, "properties": sorted_properties(r.get("properties") or {})}
+            for r in sorted(plan.resources, key=resource_key)
+        ],
+        role_assignments=sorted(plan.role_assignments, key=role_assignment_key),
+        violations=sorted(plan.violations, key=finding_key),
+        advisories=sorted(plan.advisories, key=finding_key),
+        monthly_cost_estimate=cost,
+        principals=dict(sorted(plan.principals.items())),
+    )
+
+
+def ordered_all(plans: Sequence[EnvironmentPlan]) -> list[EnvironmentPlan]:
+    """Each plan in canonical order; the environments keep the order asked for (the answers')."""
+    return [ordered(p) for p in plans]
+
+
 def to_json(plans: Sequence[EnvironmentPlan], *, single: bool) -> str:
-    data: Any = [p.as_json() for p in plans]
+    data: Any = [p.as_json() for p in ordered_all(plans)]
     if single and len(plans) == 1:
         data = data[0]
     return json.dumps(data, indent=2, default=_json_default)
@@ -152,7 +232,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=160)  # CI logs and pipes: room for ids
-    for plan in plans:
+    for plan in ordered_all(plans):
         style = "green" if plan.passed else "red"
         console.rule(
             f"[bold]{plan.project}[/] / [bold]{plan.environment}[/] ({plan.kind}, "
@@ -231,6 +311,7 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str
 
 
 def to_markdown(plans: Sequence[EnvironmentPlan]) -> str:
+    plans = ordered_all(plans)
     lines: list[str] = []
     if plans:
         ok = all(p.passed for p in plans)
@@ -312,6 +393,7 @@ def _label(text: Any) -> str:
 def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
     """A flowchart: one subgraph per environment with its resources; each principal points at
     the resource (scope) it holds a role on, the edge labelled with the role."""
+    plans = ordered_all(plans)
     lines = ["flowchart LR"]
     principals: dict[str, str] = {}
     edges: list[str] = []
