@@ -439,3 +439,224 @@ def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
 
 def print_mermaid(plans: Sequence[EnvironmentPlan]) -> None:
     print(to_mermaid(plans))
+
+
+# --- plan --against: what a change does ---------------------------------------------------------
+
+if TYPE_CHECKING:
+    from mlops_blueprint.plan_diff import EnvironmentDiff, PlanDiff
+
+
+def diff_to_json(diff: PlanDiff) -> str:
+    return json.dumps(diff.as_json(), indent=2, default=_json_default)
+
+
+def _signed(amount: float) -> str:
+    return f"{amount:+,.2f}"
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, default=_json_default) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _counts(added: int, removed: int, changed: int | None = None) -> str:
+    if not (added or removed or changed):
+        return "no change"
+    parts = [f"+{added}", f"-{removed}"] + ([f"~{changed}"] if changed is not None else [])
+    return " ".join(parts)
+
+
+def diff_cost_line(env: EnvironmentDiff) -> str:
+    currency = env.currency
+    if env.before is None or env.after is None:
+        return f"{env.cost_before:,.2f} → {env.cost_after:,.2f} {currency}".strip()
+    if not env.cost_delta:
+        return f"{env.cost_after:,.2f} {currency} (no change)".strip()
+    return (f"{env.cost_before:,.2f} → {env.cost_after:,.2f} {currency} "
+            f"({_signed(env.cost_delta)})")
+
+
+def diff_verdict(env: EnvironmentDiff) -> str:
+    if env.after is None:
+        return "removed"
+    count = len(env.after.violations)
+    if not count:
+        was = " (fixed by this change)" if env.passed_before is False else ""
+        return f"passes{was}"
+    new = len(env.violations_new)
+    text = f"{count} violation{'s' if count != 1 else ''}"
+    return text + (f", {new} new" if new else ", none new")
+
+
+def _grant_line(grant: dict[str, Any]) -> str:
+    who_text = f" ({grant['who']})" if grant.get("who") else ""
+    return (f"{grant.get('principal_type')} {grant.get('principal_id')}{who_text} gets "
+            f"{grant.get('role')} on {short_scope(grant.get('scope'))}")
+
+
+def _change_line(change: dict[str, Any]) -> str:
+    return f"{change['path']}: {_value(change['before'])} → {_value(change['after'])}"
+
+
+def diff_to_markdown(diff: PlanDiff) -> str:
+    envs = diff.environments
+    failed = [e.environment for e in envs if not e.passed]
+    alarms = sum(len(e.alarms) for e in envs)
+    lines = [
+        f"## blueprint plan: `{diff.project}` against `{diff.against.ref}` "
+        f"(`{diff.against.commit[:12]}`)",
+        "",
+    ]
+    summary = ("❌ policy violations in " + ", ".join(f"`{e}`" for e in failed)) if failed else (
+        "✅ every policy passes")
+    if alarms:
+        summary += f" · 🚨 {alarms} new prod grant{'s' if alarms != 1 else ''} to review"
+    if not any(e.changed or e.status in ("added", "removed") for e in envs):
+        summary += " · no change to any environment"
+    lines += [summary, ""]
+    lines += _md_table(
+        ("environment", "verdict", "resources (+ - ~)", "role assignments (+ -)", "monthly cost"),
+        [
+            (
+                f"{'✅' if e.passed else '❌'} `{e.environment}` ({e.kind})"
+                + ("" if e.status in ("changed", "unchanged") else f" {e.status}"),
+                diff_verdict(e),
+                _counts(len(e.resources_added), len(e.resources_removed),
+                        len(e.resources_changed)),
+                _counts(len(e.granted), len(e.revoked)),
+                diff_cost_line(e),
+            )
+            for e in envs
+        ],
+    )
+    lines.append("")
+    for env in envs:
+        if not (env.changed or env.before_error or env.status != "unchanged"):
+            continue
+        lines += [f"### `{env.environment}` ({env.kind}): {env.status}", ""]
+        if env.before_error:
+            lines += [f"_At `{diff.against.ref}` it could not be previewed "
+                      f"({_md(env.before_error)}); everything counts as added._", ""]
+        for grant in env.alarms:
+            lines.append(
+                f"> 🚨 **New in {env.environment}:** {grant.get('principal_type')} "
+                f"`{grant.get('principal_id')}`"
+                + (f" ({_md(grant['who'])})" if grant.get("who") else "")
+                + f" gets **{_md(grant.get('role'))}** on `{short_scope(grant.get('scope'))}`"
+                + f" (`{_md(grant.get('name', ''))}`)"
+            )
+        if env.alarms:
+            lines.append("")
+        if env.violations_new or env.violations_resolved:
+            lines += _md_table(
+                ("policy", "resource", "", "message"),
+                [(v["policy"], f"`{v['resource']}`", "❌ new", v["message"])
+                 for v in env.violations_new]
+                + [(v["policy"], f"`{v['resource']}`", "✅ resolved", v["message"])
+                   for v in env.violations_resolved],
+            )
+            lines.append("")
+        if env.granted or env.revoked:
+            lines += ["#### Role assignments", ""]
+            lines += _md_table(
+                ("", "principal", "who", "type", "role", "scope", "assignment"),
+                [
+                    (
+                        ("🚨 granted" if g.get("alarm") else "granted") if sign == "+"
+                        else "revoked",
+                        f"`{g.get('principal_id')}`", g.get("who", ""), g.get("principal_type"),
+                        g.get("role"), f"`{short_scope(g.get('scope'))}`", g.get("name", ""),
+                    )
+                    for sign, grants in (("+", env.granted), ("-", env.revoked))
+                    for g in grants
+                ],
+            )
+            lines.append("")
+        if env.resources_added or env.resources_removed or env.resources_changed:
+            lines += ["#### Resources", ""]
+            rows = []
+            for label, items in (("added", env.resources_added),
+                                 ("removed", env.resources_removed),
+                                 ("changed", env.resources_changed)):
+                for r in items:
+                    what = label
+                    if label == "changed":
+                        count = len(r["changes"])
+                        what += f" ({count} input{'s' if count != 1 else ''})"
+                    rows.append((what, f"`{short_type(str(r['type']))}`", r["name"],
+                                 r.get("azure_name", "")))
+            lines += _md_table(("", "type", "logical name", "Azure name"), rows)
+            lines.append("")
+            if env.resources_changed:
+                lines += ["<details><summary>Changed inputs</summary>", ""]
+                for r in env.resources_changed:
+                    for change in r["changes"]:
+                        lines.append(f"- `{r['name']}` `{_md(change['path'])}`: "
+                                     f"`{_md(_value(change['before']))}` → "
+                                     f"`{_md(_value(change['after']))}`")
+                lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def print_diff_tables(diff: PlanDiff) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    console.print(f"[bold]{diff.project}[/]: this version against [bold]{diff.against.ref}[/] "
+                  f"({diff.against.commit[:12]})", markup=True)
+    for env in diff.environments:
+        style = "green" if env.passed else "red"
+        console.rule(f"[bold]{env.environment}[/] ({env.kind}) {env.status}: "
+                     f"[{style}]{diff_verdict(env)}[/] · cost {diff_cost_line(env)}")
+        if env.before_error:
+            console.print(f"[yellow]at {diff.against.ref} it could not be previewed:[/] "
+                          f"{escape(env.before_error)}", markup=True)
+        if not env.changed and env.status == "unchanged":
+            console.print("no change")
+            continue
+        for grant in env.alarms:
+            console.print(f"[red bold]NEW IN {env.environment.upper()}:[/] "
+                          f"{escape(_grant_line(grant))}", markup=True)
+        for v in env.violations_new:
+            console.print(f"[red]new violation[/] {escape(v['policy'])} "
+                          f"({escape(v['resource'])}): {escape(v['message'])}")
+        for v in env.violations_resolved:
+            console.print(f"[green]resolved[/] {escape(v['policy'])} ({escape(v['resource'])})")
+        if env.granted or env.revoked:
+            table = Table(title="Role assignments", title_justify="left")
+            for column in ("", "principal", "who", "type", "role", "scope"):
+                table.add_column(column, overflow="fold")
+            for g in env.granted:
+                mark = "[red bold]+ granted[/]" if g.get("alarm") else "+ granted"
+                table.add_row(mark, *_grant_cells(g))
+            for g in env.revoked:
+                table.add_row("- revoked", *_grant_cells(g))
+            console.print(table)
+        if env.resources_added or env.resources_removed or env.resources_changed:
+            table = Table(title="Resources", title_justify="left")
+            for column in ("", "type", "logical name", "Azure name", "inputs"):
+                table.add_column(column, overflow="fold")
+            for label, items in (("+ added", env.resources_added),
+                                 ("- removed", env.resources_removed),
+                                 ("~ changed", env.resources_changed)):
+                for r in items:
+                    changes = "\n".join(_change_line(c) for c in r.get("changes", []))
+                    table.add_row(label, *(escape(str(c)) for c in (
+                        short_type(str(r["type"])), r["name"], r.get("azure_name", ""), changes)))
+            console.print(table)
+    failed = [e.environment for e in diff.environments if not e.passed]
+    if failed:
+        console.print(f"[red bold]Policy violations in: {', '.join(failed)}[/]")
+
+
+def _grant_cells(grant: dict[str, Any]) -> list[str]:
+    from rich.markup import escape
+
+    return [escape(str(c)) for c in (grant.get("principal_id"), grant.get("who", ""),
+                                     grant.get("principal_type"), grant.get("role"),
+                                     short_scope(grant.get("scope")))]
