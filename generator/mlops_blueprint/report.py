@@ -660,3 +660,122 @@ def _grant_cells(grant: dict[str, Any]) -> list[str]:
     return [escape(str(c)) for c in (grant.get("principal_id"), grant.get("who", ""),
                                      grant.get("principal_type"), grant.get("role"),
                                      short_scope(grant.get("scope")))]
+
+
+# --- fleet: many projects ------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from mlops_blueprint.fleet_view import FleetReport, ProjectStatus
+
+
+def fleet_to_json(fleet: FleetReport) -> str:
+    return json.dumps(fleet.as_json(), indent=2, default=_json_default)
+
+
+def fleet_template_cell(project: ProjectStatus) -> str:
+    t = project.template
+    if t is None:
+        return ""
+    version = t.version or "?"
+    if t.error:
+        return f"{version} (unknown)"
+    if not t.behind:
+        return f"{version} (newest)"
+    return f"{version} ({t.behind} behind {t.newest})"
+
+
+def fleet_stacks_cell(project: ProjectStatus, *, marks: tuple[str, str, str]) -> str:
+    ok, bad, error = marks
+    cells = []
+    for s in project.stacks:
+        if s.verdict == "error":
+            cells.append(f"{s.environment} {error}")
+        elif s.verdict == "violates":
+            cells.append(f"{s.environment} {bad}{len(s.violations)}")
+        else:
+            cells.append(f"{s.environment} {ok}")
+    return " ".join(cells)
+
+
+def fleet_findings(project: ProjectStatus) -> list[str]:
+    """One line per thing to fix in a project, most urgent first."""
+    if project.error:
+        return [f"cannot read: {project.error}"]
+    lines = [f"{s.environment}: cannot preview: {s.error}" for s in project.stacks if s.error]
+    lines += [
+        f"{s.environment}: {v['policy']} ({v['resource']}): {v['message']}"
+        for s in project.stacks for v in s.violations
+    ]
+    lines += [f"conflict: {c['file']}" + (f":{c['line']}" if c.get("line") else " (rejected hunk)")
+              for c in project.conflicts]
+    lines += [f"placeholder: {p['file']} {p['key']}" for p in project.placeholders]
+    t = project.template
+    if t and t.error:
+        lines.append(f"template: {t.error}")
+    elif t and t.behind:
+        lines.append(f"template: {t.behind} release{'s' if t.behind != 1 else ''} behind "
+                     f"{t.newest} (copier update --vcs-ref {t.newest})")
+    return lines
+
+
+def _fleet_summary_line(fleet: FleetReport) -> str:
+    s = fleet.summary()
+    return (f"{s['projects']} projects ({s['unreadable']} unreadable), {s['stacks']} stacks: "
+            f"{s['violating_stacks']} violating, {s['stack_errors']} not previewable; "
+            f"{s['behind']} behind the newest template, {s['with_placeholders']} with "
+            f"placeholders, {s['with_conflicts']} with conflicts")
+
+
+def print_fleet_table(fleet: FleetReport) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    table = Table(title="Fleet", title_justify="left")
+    for column in ("project", "path", "template", "stacks", "placeholders", "conflicts"):
+        table.add_column(column, overflow="fold")
+    for p in fleet.projects:
+        if p.error:
+            table.add_row("[red]unreadable[/]", escape(p.path), "", "", "", "")
+            continue
+        table.add_row(
+            escape(p.project or ""), escape(p.path), escape(fleet_template_cell(p)),
+            fleet_stacks_cell(p, marks=("[green]ok[/]", "[red]✗[/]", "[red]error[/]")),
+            str(len(p.placeholders) or ""), str(len(p.conflicts) or ""),
+        )
+    console.print(table)
+    for p in fleet.projects:
+        findings = fleet_findings(p)
+        if findings:
+            console.print(f"[bold]{escape(p.project or p.path)}[/] ({escape(p.path)})")
+            for line in findings:
+                console.print(f"  {escape(line)}")
+    console.print(_fleet_summary_line(fleet))
+
+
+def fleet_to_markdown(fleet: FleetReport) -> str:
+    lines = ["## blueprint fleet", "", _fleet_summary_line(fleet), ""]
+    lines += _md_table(
+        ("project", "path", "template", "stacks", "placeholders", "conflicts"),
+        [
+            ("❓ unreadable", f"`{p.path}`", "", "", "", "") if p.error else (
+                ("❌ " if p.violates or any(s.error for s in p.stacks) else "✅ ")
+                + (p.project or ""),
+                f"`{p.path}`", fleet_template_cell(p),
+                fleet_stacks_cell(p, marks=("✅", "❌", "⚠️")),
+                len(p.placeholders) or "", len(p.conflicts) or "",
+            )
+            for p in fleet.projects
+        ],
+    )
+    details = [(p, fleet_findings(p)) for p in fleet.projects]
+    details = [(p, found) for p, found in details if found]
+    if details:
+        lines += ["", "### Findings", ""]
+        for p, found in details:
+            lines.append(f"- **{_md(p.project or p.path)}** (`{p.path}`)")
+            lines += [f"  - {_md(line)}" for line in found]
+    return "\n".join(lines) + "\n"
