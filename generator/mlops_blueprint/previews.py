@@ -1,17 +1,27 @@
 """A previewed environment, and the one function that previews stacks.
 
-`plan`, `check` (and any command that reports on previews) call `run_plans`; the renderers in
-`report.py` take the `EnvironmentPlan`s it returns. Each stack runs the project's real
-`.cloud/infra` program under Pulumi's mock engine through `blueprint_infra.preview.preview_stack`.
+`plan`, `check` and `fleet` call `preview_many` (plan and check through `run_plans`); the
+renderers in `report.py` take the `EnvironmentPlan`s it returns. Each stack runs the project's real
+`.cloud/infra` program under Pulumi's mock engine (`blueprint_infra.preview.preview_stack`) in a
+child process: one pool of warm workers per call (see `preview_worker`), never a process per stack
+and never the command's own process, so a program that exits, raises `SystemExit`, hangs or
+registers nothing is a failure of its stack, reported as such, and the others still run.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from mlops_blueprint.errors import UsageError
+
+#: Seconds one stack's preview may take before its worker is stopped and the stack fails.
+PREVIEW_TIMEOUT = 120.0
 
 #: Stack config keys (in the project namespace) whose principal ids the RBAC matrix names.
 PRINCIPAL_LABELS = {
@@ -36,6 +46,10 @@ class EnvironmentPlan:
     advisories: list[dict[str, Any]] = field(default_factory=list)  # reported, never fail
     principals: dict[str, str] = field(default_factory=dict)  # principal id -> who
     stack_file: str = ""
+    #: None for the blueprint's own program; else the reason the project declared for running
+    #: its own (`.cloud/infra/custom-program.yaml`). Every output shows it as the first
+    #: advisory, policy `custom-program`.
+    custom_program: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -55,11 +69,289 @@ class EnvironmentPlan:
         }
 
 
+@dataclass(frozen=True)
+class PreviewRequest:
+    """One stack to preview: a generated project's folder and an environment name as `--env`
+    takes it (`bootstrap` for the bootstrap program's stack)."""
+
+    project_dir: Path
+    environment: str
+    as_identity: str | None = None  # preview as this deploying identity (Entra object id)
+
+
+#: Why a stack has no plan: its files cannot be read (`input`), the project changes what
+#: `pulumi up` would run (`integrity`), its program failed, exited or registered nothing
+#: (`program`), killed its worker (`crashed`) or did not finish in time (`timeout`).
+FailureReason = Literal["input", "integrity", "program", "crashed", "timeout"]
+
+
+@dataclass
+class PreviewFailure:
+    """A stack that could not be previewed; reported per stack, never stopping the others."""
+
+    request: PreviewRequest
+    where: str  # the file it is about, relative to the project (or the project folder)
+    message: str  # one line
+    reason: FailureReason = "program"
+
+    passed: ClassVar[bool] = False
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "project_dir": str(self.request.project_dir),
+            "environment": self.request.environment,
+            "where": self.where,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+PreviewOutcome = EnvironmentPlan | PreviewFailure
+
+
+@dataclass
+class _Job:
+    """A request whose files were read and judged in the command's process, ready for a worker."""
+
+    index: int
+    request: PreviewRequest
+    project: Any  # mlops_blueprint.project.Project
+    stack: Any  # mlops_blueprint.project.Stack
+    stack_file: str
+    custom_program: str | None
+
+
+def preview_many(
+    requests: list[PreviewRequest], *, workers: int | None = None,
+    timeout: float = PREVIEW_TIMEOUT,
+) -> list[PreviewOutcome]:
+    """Preview every requested stack; one outcome per request, in the requests' order: an
+    `EnvironmentPlan`, or a `PreviewFailure` naming the file and the reason. Files are read
+    here (a project is loaded once however many of its stacks are asked for); the programs run
+    in at most `workers` child processes (default: the usable CPUs) forked from one warm
+    process."""
+    jobs, outcomes = _prepare(requests)
+    outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
+    return [outcomes[i] for i in range(len(requests))]
+
+
+def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
+    from blueprint_infra import naming
+    from blueprint_infra.naming import InvalidAnswer
+    from mlops_blueprint import project as projects
+
+    loaded: dict[Path, Any] = {}
+    jobs: list[_Job] = []
+    failed: dict[int, PreviewOutcome] = {}
+    for index, request in enumerate(requests):
+        where = str(request.project_dir)
+        try:
+            key = Path(request.project_dir).absolute()
+            if key not in loaded:
+                loaded[key] = projects.load_project(request.project_dir)
+            project = loaded[key]
+            where = project._rel(project.infra_dir)
+            stack = project.stack(request.environment)
+            where = project._rel(stack.config_file)
+            if request.as_identity is not None:
+                naming.validate_guid(request.as_identity, "--as")
+            refusals, custom_program = projects.program_integrity(project, stack)
+        except (UsageError, InvalidAnswer) as error:
+            failed[index] = PreviewFailure(request, where, _one_line(error), "input")
+            continue
+        if refusals:
+            failed[index] = PreviewFailure(
+                request, refusals[0].where, "; ".join(r.message for r in refusals), "integrity"
+            )
+            continue
+        jobs.append(_Job(index, request, project, stack, where, custom_program))
+    return jobs, failed
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def run_job(job: _Job) -> PreviewOutcome:
+    """Preview one prepared stack (in a worker); a failure is returned, never raised."""
+    try:
+        plan = preview(job.project, job.stack, job.request.as_identity)
+    except UsageError as error:
+        message = _one_line(error)
+        prefix = f"{job.stack_file}: "
+        message = message[len(prefix):] if message.startswith(prefix) else message
+        return PreviewFailure(job.request, job.stack_file, message, "program")
+    except BaseException as error:  # noqa: BLE001 - whatever the program did, one line
+        return PreviewFailure(
+            job.request, job.stack_file,
+            f"the preview failed: {type(error).__name__}: {_one_line(error)}", "program",
+        )
+    plan.custom_program = job.custom_program
+    if job.custom_program is not None:
+        plan.advisories.insert(0, custom_program_advisory(job.project, job.stack,
+                                                          job.custom_program))
+    return plan
+
+
+def custom_program_advisory(project, stack, reason: str) -> dict[str, Any]:
+    """The line every output shows for a project that runs its own program."""
+    program = project._rel(stack.program_dir / "__main__.py")
+    return {
+        "policy": "custom-program",
+        "resource": program,
+        "message": f"this project runs its own program, not the blueprint's ({reason}); "
+        "review what it deploys, not only this preview",
+        "enforcement": "advisory",
+    }
+
+
+# --- the pool ---------------------------------------------------------------------------------
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _context():
+    """Workers are forks of one forkserver that imported everything a preview needs (where the
+    platform has forkserver), else freshly spawned interpreters that import it themselves."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mlops_blueprint.preview_worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _worker_main(conn) -> None:
+    from mlops_blueprint import preview_worker
+
+    preview_worker.serve(conn)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    job: _Job | None = None
+    started: float = 0.0
+
+
+def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
+                 ) -> dict[int, PreviewOutcome]:
+    """Run the jobs on a pool of workers; a worker that dies or overruns `timeout` fails its
+    own job only and is replaced."""
+    from multiprocessing.connection import wait
+
+    if not jobs:
+        return {}
+    context = _context()
+    pending = list(reversed(jobs))
+    outcomes: dict[int, PreviewOutcome] = {}
+    pool: list[_Worker] = []
+
+    def start() -> _Worker:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child_end,), daemon=True,
+                                  name="blueprint-preview")
+        # multiprocessing re-runs the command's __main__ (the console script, or pytest) in
+        # each worker; a worker needs nothing from it, so it is shown an empty one.
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            process.start()
+        finally:
+            sys.modules["__main__"] = main
+        child_end.close()
+        return _Worker(process, parent_end)
+
+    def dispatch(worker: _Worker) -> None:
+        """Give the worker the next job, or let it go; a worker that cannot take one is dead."""
+        while pending:
+            job = pending.pop()
+            try:
+                worker.conn.send(job)
+            except (BrokenPipeError, EOFError, OSError):
+                pending.append(job)
+                retire(worker)
+                worker = start()
+                pool.append(worker)
+                continue
+            worker.job, worker.started = job, time.monotonic()
+            return
+        retire(worker)
+
+    def retire(worker: _Worker, *, kill: bool = False) -> None:
+        if worker in pool:
+            pool.remove(worker)
+        try:
+            if kill:
+                worker.process.kill()
+            else:
+                worker.conn.send(None)
+        except (BrokenPipeError, EOFError, OSError):
+            pass
+        worker.conn.close()
+        worker.process.join(timeout=5)
+
+    def lost(worker: _Worker, message: str, reason: FailureReason) -> None:
+        job = worker.job
+        worker.job = None
+        retire(worker, kill=True)
+        if job is not None:
+            outcomes[job.index] = PreviewFailure(job.request, job.stack_file, message, reason)
+        if pending:
+            replacement = start()
+            pool.append(replacement)
+            dispatch(replacement)
+
+    try:
+        for _ in range(min(len(jobs), workers or default_workers())):
+            worker = start()
+            pool.append(worker)
+            dispatch(worker)
+        while pool:
+            busy = [w for w in pool if w.job is not None]
+            deadline = min((w.started + timeout for w in busy), default=None)
+            wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = wait([w.conn for w in pool], timeout=wait_for)
+            for worker in [w for w in pool if w.conn in ready]:
+                try:
+                    outcome = worker.conn.recv()
+                except (EOFError, OSError):
+                    worker.process.join(timeout=5)
+                    code = worker.process.exitcode
+                    lost(worker, "the program ended the preview process "
+                         f"(exit code {code}) instead of registering its resources", "crashed")
+                    continue
+                job = worker.job
+                worker.job = None
+                if job is not None:
+                    outcomes[job.index] = outcome
+                dispatch(worker)
+            now = time.monotonic()
+            for worker in [w for w in pool if w.job is not None]:
+                if now - worker.started >= timeout:
+                    lost(worker, f"the program did not finish within {timeout:g} s", "timeout")
+    finally:
+        for worker in list(pool):
+            retire(worker, kill=True)
+    return outcomes
+
+
 def run_plans(
     project_dir: Path, environments: list[str], *, as_identity: str | None = None
 ) -> list[EnvironmentPlan]:
-    """Preview the named environments (all stacks when none are named). Every stack file is
-    read before the first preview runs, so a bad one fails fast with one line."""
+    """Preview the named environments of one project (all stacks when none are named) for
+    `plan`. Every stack file is read and judged before the first preview runs, so bad input
+    fails fast; any stack without a plan is a UsageError naming its file."""
     from blueprint_infra import naming
     from mlops_blueprint.project import load_project
 
@@ -69,8 +361,15 @@ def run_plans(
     names = list(dict.fromkeys(environments)) or project.stack_names()
     if not names:
         raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
-    stacks = [project.stack(name) for name in names]
-    return [preview(project, stack, as_identity) for stack in stacks]
+    requests = [PreviewRequest(project.root, name, as_identity) for name in names]
+    jobs, refused = _prepare(requests)
+    if refused:
+        raise UsageError("; ".join(str(f) for f in refused.values()))
+    outcomes = _run_in_pool(jobs, workers=None, timeout=PREVIEW_TIMEOUT)
+    failures = [o for _, o in sorted(outcomes.items()) if isinstance(o, PreviewFailure)]
+    if failures:
+        raise UsageError("; ".join(str(f) for f in failures))
+    return [outcomes[i] for i in range(len(requests))]  # type: ignore[misc]
 
 
 def preview(project, stack, as_identity: str | None) -> EnvironmentPlan:

@@ -156,3 +156,21 @@ def load_project(path: str | Path) -> Project:
     if not isinstance(pulumi, dict) or not pulumi.get("name"):
         raise UsageError(f"{pulumi_file} has no name:")
     return Project(root.resolve(), answers, (root / INFRA_DIR).resolve(), str(pulumi["name"]))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something in a project that changes what `pulumi up` would run, so no preview of it can
+    be trusted."""
+
+    where: str  # the file, relative to the project
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], str | None]:
+    """The refusals that apply to `stack`'s program, and the declared reason when the project
+    runs its own program (None for the blueprint's own)."""
+    return [], None

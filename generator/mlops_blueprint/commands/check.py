@@ -355,7 +355,8 @@ def _stack_agrees(project, stack) -> list[Finding]:
 
 
 def check_plans(project) -> tuple[list[Finding], str]:
-    from mlops_blueprint.previews import run_plans
+    """Every environment stack and the bootstrap stack, previewed in one pool of workers."""
+    from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
     from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
 
     findings: list[Finding] = []
@@ -364,21 +365,16 @@ def check_plans(project) -> tuple[list[Finding], str]:
     bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
     if bootstrap.is_file() and BOOTSTRAP_ENV not in names:
         names.append(BOOTSTRAP_ENV)
-    for env in names:
-        where = (
-            f".cloud/infra/{BOOTSTRAP_DIR}/Pulumi.{BOOTSTRAP_STACK}.yaml"
-            if env == BOOTSTRAP_ENV and env not in project.stack_names()
-            else f".cloud/infra/Pulumi.{env}.yaml"
-        )
-        try:
-            (result,) = run_plans(project.root, [env])
-        except UsageError as error:
-            findings.append(Finding(where, f"plan: {error}"))
+    outcomes = preview_many([PreviewRequest(project.root, env) for env in names])
+    for env, outcome in zip(names, outcomes, strict=True):
+        if isinstance(outcome, PreviewFailure):
+            findings.append(Finding(outcome.where, f"plan: {outcome.message}"))
             continue
-        for v in result.violations:
+        where = outcome.stack_file
+        for v in outcome.violations:
             findings.append(
                 Finding(where, f"plan: policy {v['policy']} on {v['resource']}: {v['message']}")
             )
-        if result.passed:
+        if outcome.passed:
             passed.append(env)
     return findings, f"passes for {', '.join(passed) or 'no stack'}"

@@ -1,0 +1,99 @@
+"""The child side of `previews.preview_many`: a warm process that previews one stack at a time.
+
+Imported once by the forkserver (`set_forkserver_preload`), so pulumi, pulumi-azure-native's
+submodules that the blueprint's programs use, the programs themselves and the policies are
+imported ONCE per command, however many stacks run; every worker is a fork of that warm process.
+After the imports the heap is frozen (`gc.freeze`) and each worker runs with the cyclic
+collector off between collections it schedules itself: the collector otherwise takes about a
+third of a preview's CPU walking pulumi's long-lived objects.
+
+The command's own process never imports this module (importing it warms); it starts workers
+with `previews._worker_main`, which does.
+
+A worker answers requests on a pipe until it is sent `None`, then leaves with `os._exit` (no
+interpreter shutdown: nothing of value is left to flush). A project's program runs here, not in
+the command's own process: a program that calls `os._exit`, raises `SystemExit` or hangs costs a
+worker, never the command, and is reported as a failure of that stack.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import sys
+import types
+
+#: Modules every preview needs; imported by the forkserver before it forks a worker.
+WARM_MODULES = (
+    "pulumi",
+    "pulumi.runtime",
+    "pulumi.runtime.mocks",
+    "pulumi.runtime.stack",
+    "pulumi_azure_native",
+    "blueprint_infra.preview",
+    "blueprint_infra.program",
+    "blueprint_infra.bootstrap",
+    "blueprint_infra.policies",
+    "mlops_blueprint.previews",
+    "mlops_blueprint.cost",
+)
+#: Collect cycles after this many previews (the collector is off in between).
+COLLECT_EVERY = 8
+
+
+def warm() -> None:
+    """Import what a preview needs, including the pulumi-azure-native submodules the blueprint's
+    programs name (they load lazily, on first attribute access, which is most of a first
+    preview's time), then freeze the heap so no collection walks it again."""
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a trimmed installation: the preview itself will say what is missing
+            continue
+    # Extra modules of the blueprint (guardrails, ...) are found by walking the package.
+    for module in [m for n, m in list(sys.modules.items()) if n.startswith("blueprint_infra")]:
+        for value in list(vars(module).values()):
+            if isinstance(value, types.ModuleType) and value.__name__.startswith(
+                "pulumi_azure_native."
+            ):
+                getattr(value, "__all__", None)  # any attribute loads a lazy module
+    gc.collect()
+    gc.freeze()
+
+
+def serve(conn) -> None:
+    """The worker loop: receive a prepared job, send back its plan or failure, until `None`."""
+    from mlops_blueprint import previews
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # a program's print() must not end up in `plan --format json`
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the worker
+    gc.disable()
+    done = 0
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except EOFError:
+                break
+            if job is None:
+                break
+            outcome = previews.run_job(job)
+            try:
+                conn.send(outcome)
+            except Exception as error:  # noqa: BLE001 - e.g. a program put an unpicklable value
+                conn.send(previews.PreviewFailure(
+                    job.request, job.stack_file,
+                    f"the preview's result cannot be reported: {type(error).__name__}: {error}",
+                    "program"))
+            done += 1
+            if done % COLLECT_EVERY == 0:
+                gc.collect()
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+if os.environ.get("BLUEPRINT_PREVIEW_WORKER_COLD") != "1":  # benchmarks measure a cold worker
+    warm()
