@@ -7,7 +7,11 @@ Measures, each over a few repetitions, as a user runs them (a fresh process ever
 - one `copier copy --defaults` of this template (three environments),
 - `blueprint plan --env ENV --format json` for each environment of that project,
 - `blueprint plan --format json` of all environments in one process,
-- `blueprint check` of the project.
+- `blueprint check` of the project,
+- `blueprint plan --against HEAD` of that project with one stack value changed,
+- `blueprint fleet` over 10, 50 and 100 projects (three stacks each), and how its time grows.
+
+`--only fleet` runs the last two alone (`--fleet-sizes 10,50` for fewer projects).
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 ENVIRONMENTS = ["dev", "preprod", "prod"]
+#: Lines printed under the table (how the fleet's time grows).
+NOTES: list[str] = []
 
 
 def tool(name: str) -> str:
@@ -68,15 +76,104 @@ def row(what: str, times: list[float], note: str = "") -> str:
     )
 
 
+# --- plan --against and fleet -------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = os.environ | {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+                        "GIT_COMMITTER_NAME": "bench",
+                        "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def bench_plan_against(blueprint: str, template_project: Path, repeat: int) -> list[str]:
+    """`plan --against HEAD` (both versions of three stacks) after a change to dev's stack."""
+    project = WORK / "against"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(template_project, project)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "bench")
+    stack = project / ".cloud/infra/Pulumi.dev.yaml"
+    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+    stack.write_text(stack.read_text().replace(f'# {slug}:computeMaxNodes: "2"',
+                                               f'{slug}:computeMaxNodes: "4"'))
+    print("blueprint plan --against HEAD ...", flush=True)
+    times = measure([blueprint, "plan", str(project), "--against", "HEAD", "--format",
+                     "markdown"], repeat)
+    return [row("`blueprint plan --against HEAD --format markdown` (3 environments, both "
+                "versions)", times, "6 previews in one pool")]
+
+
+def make_fleet(template_project: Path, count: int) -> list[Path]:
+    """`count` projects copied from one generated project, each with its own slug (answers,
+    Pulumi project name, stack keys) and every fifth with its prod deployer filled in."""
+    source_slug = yaml.safe_load((template_project / ".copier-answers.yml").read_text())[
+        "project_slug"]
+    fleet = WORK / "fleet"
+    fleet.mkdir(exist_ok=True)
+    projects = []
+    for index in range(count):
+        folder = fleet / f"p{index:03}"
+        projects.append(folder)
+        if folder.exists():
+            continue
+        shutil.copytree(template_project, folder)
+        slug = f"{source_slug}-{index:03}"
+        files = [folder / ".copier-answers.yml", *(folder / ".cloud/infra").rglob("Pulumi*.yaml")]
+        for path in files:
+            path.write_text(path.read_text().replace(source_slug, slug))
+        if index % 5 == 0:
+            prod = folder / ".cloud/infra/Pulumi.prod.yaml"
+            prod.write_text(prod.read_text().replace(
+                f'{slug}:deployerObjectId: "00000000-0000-0000-0000-000000000000"',
+                f'{slug}:deployerObjectId: "9d2b1c3e-5f60-4a7b-8c9d-{index:012}"'))
+    return projects
+
+
+def bench_fleet(blueprint: str, template_project: Path, sizes: list[int], repeat: int
+                ) -> list[str]:
+    """`blueprint fleet` over growing fleets: the time per stack should stay flat (linear)."""
+    rows, per_stack = [], []
+    for size in sizes:
+        projects = make_fleet(template_project, size)
+        print(f"blueprint fleet over {size} projects ...", flush=True)
+        runs = 1 if size >= 50 else repeat
+        times = measure([blueprint, "fleet", *map(str, projects), "--format", "json"], runs,
+                        ok_codes=(0, 1))
+        stacks = size * len(ENVIRONMENTS)
+        per_stack.append(statistics.median(times) / stacks)
+        rows.append(row(f"`blueprint fleet` over {size} projects ({stacks} stacks)", times,
+                        f"{per_stack[-1] * 1000:.0f} ms per stack"))
+    if len(sizes) > 1:
+        growth = ", ".join(f"{sizes[0]}→{size}: ×{per_stack[0] and t / per_stack[0]:.2f}"
+                           for size, t in zip(sizes[1:], per_stack[1:], strict=True))
+        NOTES.append(f"`blueprint fleet` time per stack relative to {sizes[0]} projects "
+                     f"(1.00 = linear): {growth}.")
+        print(NOTES[-1])
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per figure")
+    parser.add_argument("--only", choices=["fleet"], help="only plan --against and fleet")
+    parser.add_argument("--fleet-sizes", default="10,50,100",
+                        help="projects per fleet run, comma-separated (default 10,50,100)")
     args = parser.parse_args()
     repeat = max(1, args.repeat)
+    sizes = [int(n) for n in args.fleet_sizes.split(",") if n.strip()]
     os.environ.setdefault("COPIER_SETTINGS_PATH", str(WORK / "no-copier-settings.yml"))
     WORK.mkdir(exist_ok=True)
     blueprint = tool("blueprint")
     rows = []
+    if args.only == "fleet":
+        print("copier copy ...", flush=True)
+        copier_copy(WORK / "project")
+        rows += bench_plan_against(blueprint, WORK / "project", repeat)
+        rows += bench_fleet(blueprint, WORK / "project", sizes, repeat)
+        write_results(rows, repeat, keep_other_rows=True)
+        return 0
 
     print("blueprint --help ...", flush=True)
     rows.append(row("`blueprint --help`", measure([blueprint, "--help"], repeat + 2)))
@@ -101,9 +198,26 @@ def main() -> int:
     print("blueprint check ...", flush=True)
     rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
 
+    rows += bench_plan_against(blueprint, project, repeat)
+    rows += bench_fleet(blueprint, project, sizes, repeat)
+
     for i in range(repeat):
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
+    write_results(rows, repeat)
+    return 0
 
+
+def write_results(rows: list[str], repeat: int, *, keep_other_rows: bool = False) -> None:
+    """Write RESULTS.md; with `keep_other_rows`, rows of earlier runs that this run did not
+    measure stay (a partial run updates its own rows only)."""
+    if keep_other_rows and RESULTS.exists():
+        def key(line: str) -> str:
+            return line.split("|")[1].strip()
+
+        fresh = {key(r): r for r in rows}
+        old = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `")]
+        rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
     cpu = platform.processor() or platform.machine()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     text = "\n".join([
@@ -124,10 +238,10 @@ def main() -> int:
         "|---|---|---|---|---|---|",
         *rows,
         "",
+        *(f"{note}\n" for note in NOTES),
     ])
     RESULTS.write_text(text, encoding="utf-8")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

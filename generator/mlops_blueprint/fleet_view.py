@@ -6,8 +6,8 @@ environments, each stack's policy verdict and violations, placeholder ids still 
 files, and unresolved merge conflicts (`<<<<<<<` lines, `.rej` files) left by an update.
 
 A project that cannot be read is reported as such and the others go on. The previews of all
-stacks of all projects go through `_preview_all`, one call for the whole fleet. Reports of shards
-(`--format json`) merge into one (`merge`).
+stacks of all projects go through one `previews.preview_many` call (one pool of workers).
+Reports of shards (`--format json`) merge into one (`merge`).
 """
 
 from __future__ import annotations
@@ -381,17 +381,13 @@ def conflicts(root: Path) -> list[dict[str, Any]]:
 
 
 def _preview_all(jobs: Sequence[tuple[Path, str]]) -> list[Any]:
-    """Preview every (project root, environment) of the fleet: one call for all stacks of all
-    projects. Each result is an EnvironmentPlan, or the one-line reason it could not be made."""
-    from mlops_blueprint.previews import run_plans
+    """Preview every (project root, environment) of the fleet in one call, so all stacks of all
+    projects share one pool of worker processes. Each result is an EnvironmentPlan, or the
+    one-line reason it could not be made."""
+    from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
 
-    results: list[Any] = []
-    for root, environment in jobs:
-        try:
-            results.append(run_plans(root, [environment])[0])
-        except UsageError as error:
-            results.append(str(error))
-    return results
+    outcomes = preview_many([PreviewRequest(root, env) for root, env in jobs])
+    return [str(o) if isinstance(o, PreviewFailure) else o for o in outcomes]
 
 
 def inspect(path: str, template: str | None, cache: TagCache) -> ProjectStatus:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -205,20 +204,7 @@ def checkout(project_root: Path, ref: str) -> Iterator[tuple[Version, Path | Non
                 tar.extractall(dest, filter="data")
         except (tarfile.TarError, OSError) as error:
             raise UsageError(f"--against {ref!r}: cannot unpack the project: {error}") from error
-        try:
-            yield version, dest
-        finally:
-            _forget_modules_under(dest)
-
-
-def _forget_modules_under(folder: Path) -> None:
-    """Drop modules a project's program imported from its own folder, so that the other
-    version's program does not reuse them (both run in this process)."""
-    root = str(folder.resolve())
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and str(Path(path).resolve()).startswith(root):
-            del sys.modules[name]
+        yield version, dest
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -368,21 +354,20 @@ def compare(
 # --- the command's work -----------------------------------------------------------------------
 
 
-def _run(project_dir: Path, envs: Sequence[str], as_identity: str | None) -> list[EnvironmentPlan]:
-    from mlops_blueprint.previews import run_plans
-
-    return run_plans(project_dir, list(envs), as_identity=as_identity) if envs else []
-
-
 def plan_against(
     project_dir: Path, ref: str, environments: Sequence[str], *, as_identity: str | None = None
 ) -> PlanDiff:
     """Preview the project on disk and at `ref`, and compare them environment by environment.
-    A stack the new version cannot preview is bad input (as in `plan`); one the old version
-    cannot preview is reported, and everything in the new one counts as added."""
+    Both versions' stacks go through one `preview_many` call (one pool of workers). A stack the
+    new version cannot preview is bad input (as in `plan`); one the old version cannot preview
+    is reported, and everything in the new one counts as added."""
+    from blueprint_infra import naming
+    from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
     from mlops_blueprint.project import load_project
 
     project = load_project(project_dir)
+    if as_identity is not None:
+        as_identity = naming.validate_guid(as_identity, "--as")
     with checkout(project.root, ref) as (version, old_root):
         old_project = load_project(old_root) if old_root is not None else None
         new_envs = project.stack_names()
@@ -394,18 +379,24 @@ def plan_against(
             if env not in new_envs and env not in old_envs:
                 project.stack(env)  # raises the usual one-line "unknown environment"
         new_wanted = [e for e in wanted if e in new_envs]
-        after = dict(zip(new_wanted, _run(project.root, new_wanted, as_identity), strict=True))
-        _forget_modules_under(project.root)
-        before: dict[str, EnvironmentPlan] = {}
-        errors: dict[str, str] = {}
-        if old_root is not None:
-            for env in (e for e in wanted if e in old_envs):
-                try:
-                    before[env] = _run(old_root, [env], as_identity)[0]
-                except UsageError as error:
-                    errors[env] = str(error)
+        old_wanted = [e for e in wanted if e in old_envs]
+        outcomes = preview_many(
+            [PreviewRequest(project.root, e, as_identity) for e in new_wanted]
+            + [PreviewRequest(old_root, e, as_identity) for e in old_wanted]
+        )
+    after_outcomes = dict(zip(new_wanted, outcomes[: len(new_wanted)], strict=True))
+    before_outcomes = dict(zip(old_wanted, outcomes[len(new_wanted):], strict=True))
+    failures = [o for o in after_outcomes.values() if isinstance(o, PreviewFailure)]
+    if failures:
+        raise UsageError("; ".join(str(f) for f in failures))
+    errors = {
+        env: str(o) for env, o in before_outcomes.items() if isinstance(o, PreviewFailure)
+    }
+    before = {
+        env: o for env, o in before_outcomes.items() if not isinstance(o, PreviewFailure)
+    }
     diffs = [
-        compare(env, before.get(env), after.get(env), before_error=errors.get(env))
+        compare(env, before.get(env), after_outcomes.get(env), before_error=errors.get(env))
         for env in wanted
     ]
     return PlanDiff(project.slug, version, diffs)

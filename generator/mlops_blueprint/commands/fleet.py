@@ -21,7 +21,7 @@ def fleet(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="PATH...",
+            metavar="PATH",
             help="Project folders, or files (also @FILE) listing one folder a line; with "
             "--merge, the JSON reports of shards.",
             show_default=False,
