@@ -308,7 +308,8 @@ def compare(
 
     before = report.ordered(before) if before else None
     after = report.ordered(after) if after else None
-    kind = naming.environment_kind(environment)
+    known = after or before
+    kind = (known.kind if known else "") or naming.environment_kind(environment)
     diff = EnvironmentDiff(environment, kind, before, after, before_error)
 
     def azure(plan: EnvironmentPlan | None) -> dict[tuple[str, str], dict[str, Any]]:
@@ -354,6 +355,18 @@ def compare(
 # --- the command's work -----------------------------------------------------------------------
 
 
+def _environments(project) -> list[str]:
+    """The environments `--env` can name: every stack, and `bootstrap` when the project has
+    the bootstrap program (which, as in `plan`, only `--env bootstrap` previews)."""
+    from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
+
+    names = project.stack_names()
+    bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
+    if BOOTSTRAP_ENV not in names and bootstrap.is_file():
+        names.append(BOOTSTRAP_ENV)
+    return names
+
+
 def plan_against(
     project_dir: Path, ref: str, environments: Sequence[str], *, as_identity: str | None = None
 ) -> PlanDiff:
@@ -363,17 +376,17 @@ def plan_against(
     is reported, and everything in the new one counts as added."""
     from blueprint_infra import naming
     from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
-    from mlops_blueprint.project import load_project
+    from mlops_blueprint.project import BOOTSTRAP_ENV, load_project
 
     project = load_project(project_dir)
     if as_identity is not None:
         as_identity = naming.validate_guid(as_identity, "--as")
     with checkout(project.root, ref) as (version, old_root):
         old_project = load_project(old_root) if old_root is not None else None
-        new_envs = project.stack_names()
-        old_envs = old_project.stack_names() if old_project else []
+        new_envs = _environments(project)
+        old_envs = _environments(old_project) if old_project else []
         wanted = list(dict.fromkeys(environments)) or list(
-            dict.fromkeys([*new_envs, *old_envs])
+            dict.fromkeys(e for e in [*new_envs, *old_envs] if e != BOOTSTRAP_ENV)
         )
         for env in wanted:
             if env not in new_envs and env not in old_envs:

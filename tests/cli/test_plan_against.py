@@ -126,3 +126,15 @@ def test_a_project_outside_git_or_a_folder_that_is_no_project_is_refused(fresh_p
         run = blueprint("plan", folder, "--against", "main")
         assert run.exit_code == 2
         assert len(run.error_lines) == 1 and expected in run.error_lines[0], run.stderr
+
+
+def test_an_environment_this_change_deletes_is_shown_removed(repo, tmp_path):
+    project = shutil.copytree(repo, tmp_path / "churn")
+    (project / ".cloud/infra/Pulumi.preprod.yaml").unlink()
+    run = blueprint("plan", project, "--against", "main", "--env", "preprod", "--format", "json")
+    assert run.exit_code == 0, run.stderr
+    [preprod] = json.loads(run.stdout)["environments"]
+    assert preprod["status"] == "removed" and preprod["passed"]
+    assert preprod["resources"]["removed"] and not preprod["resources"]["added"]
+    assert preprod["role_assignments"]["revoked"]
+    assert preprod["monthly_cost"]["after"] == 0 and preprod["monthly_cost"]["delta"] < 0
