@@ -131,6 +131,28 @@ def make_fleet(template_project: Path, count: int) -> list[Path]:
     return projects
 
 
+CPU_PER_STACK = """
+import gc, sys, time
+from mlops_blueprint import previews, project as projects
+stacks = [(p, p.stack(e)) for p in map(projects.load_project, sys.argv[1:])
+          for e in p.stack_names()]
+previews.preview(*stacks[0], None)  # warm: imports and the program's first run
+gc.disable()  # as the pool's workers run
+start = time.process_time()
+for project, stack in stacks[1:]:
+    previews.preview(project, stack, None)
+print((time.process_time() - start) / (len(stacks) - 1))
+"""
+
+
+def cpu_per_stack(projects: list[Path]) -> float:
+    """CPU seconds one preview costs in a warm process: what the load of the machine does not
+    change, so the fleet's time on idle cores can be told from a busy machine's figures."""
+    proc = subprocess.run([sys.executable, "-c", CPU_PER_STACK, *map(str, projects)],
+                          capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def bench_fleet(blueprint: str, template_project: Path, sizes: list[int], repeat: int
                 ) -> list[str]:
     """`blueprint fleet` over growing fleets: the time per stack should stay flat (linear)."""
@@ -151,6 +173,15 @@ def bench_fleet(blueprint: str, template_project: Path, sizes: list[int], repeat
         NOTES.append(f"`blueprint fleet` time per stack relative to {sizes[0]} projects "
                      f"(1.00 = linear): {growth}.")
         print(NOTES[-1])
+    cpu = cpu_per_stack(make_fleet(template_project, 10))
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    NOTES.append(
+        f"One preview costs {cpu * 1000:.0f} ms of CPU in a warm process (garbage collector off, "
+        f"as in the pool's workers), so 300 stacks need {300 * cpu:.0f} CPU s: about "
+        f"{300 * cpu / max(1, workers or 1):.0f} s on {workers} idle cores before start-up, "
+        "reading and rendering."
+    )
+    print(NOTES[-1])
     return rows
 
 
