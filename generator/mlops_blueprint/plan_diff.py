@@ -382,7 +382,12 @@ def plan_against(
     if as_identity is not None:
         as_identity = naming.validate_guid(as_identity, "--as")
     with checkout(project.root, ref) as (version, old_root):
-        old_project = load_project(old_root) if old_root is not None else None
+        old_project, old_error = None, None
+        if old_root is not None:
+            try:
+                old_project = load_project(old_root)
+            except UsageError as error:  # e.g. its answers file did not parse: say so, go on
+                old_error = str(error).replace(str(old_root), f"{ref}:")
         new_envs = _environments(project)
         old_envs = _environments(old_project) if old_project else []
         wanted = list(dict.fromkeys(environments)) or list(
@@ -404,7 +409,7 @@ def plan_against(
         raise UsageError("; ".join(str(f) for f in failures))
     errors = {
         env: str(o) for env, o in before_outcomes.items() if isinstance(o, PreviewFailure)
-    }
+    } | ({env: old_error for env in wanted} if old_error else {})
     before = {
         env: o for env, o in before_outcomes.items() if not isinstance(o, PreviewFailure)
     }

@@ -55,12 +55,15 @@ def fleet(template_v3, tmp_path_factory) -> dict[str, Path]:
     notes = root / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("not a project\n")
-    return {"old": old, "tidy": tidy, "notes": notes, "root": root}
+    broken = Path(shutil.copytree(tidy, root / "broken"))
+    (broken / ".copier-answers.yml").write_text("project_slug: [unclosed\n")
+    return {"old": old, "tidy": tidy, "notes": notes, "broken": broken, "root": root}
 
 
 @pytest.fixture(scope="module")
 def report(fleet):
-    run = blueprint("fleet", fleet["old"], fleet["tidy"], fleet["notes"], "--format", "json")
+    run = blueprint("fleet", fleet["old"], fleet["tidy"], fleet["notes"], fleet["broken"],
+                    "--format", "json")
     assert run.exit_code == 2, run.stderr  # one folder could not be read
     data = json.loads(run.stdout)
     return data, {Path(p["path"]).name: p for p in data["projects"]}
@@ -99,12 +102,15 @@ def test_placeholders_left_and_conflicts_are_listed(report):
     assert conflicts == {("README.md", readme_line), ("pipelines/train.py.rej", None)}
 
 
-def test_an_unreadable_folder_is_reported_and_the_others_still_run(report):
+def test_unreadable_folders_are_reported_and_the_others_still_run(report):
     data, by_name = report
     assert by_name["notes"]["readable"] is False
     assert "not a generated project" in by_name["notes"]["error"]
+    assert by_name["broken"]["readable"] is False
+    assert "is not valid YAML" in by_name["broken"]["error"]
+    assert ".copier-answers.yml" in by_name["broken"]["error"]
     assert (data["summary"]["projects"], data["summary"]["unreadable"],
-            data["summary"]["violating_stacks"]) == (3, 1, 1)
+            data["summary"]["violating_stacks"]) == (4, 2, 1)
 
 
 def test_a_list_file_names_the_projects_and_a_violation_exits_1(fleet):
@@ -138,6 +144,26 @@ def test_an_unreachable_template_source_is_reported_not_fatal(fleet, tmp_path):
     [project] = json.loads(run.stdout)["projects"]
     assert project["template"]["behind"] is None
     assert "unreachable" in project["template"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("version", "behind", "error"),
+    [
+        ("v0.2.0", 1, None),
+        ("v0.2.0-3-gabc1234", 1, None),  # copier's `git describe` of a commit after v0.2.0
+        ("{sha}", 1, None),  # the commit v0.2.0 points at
+        ("v9.9.9", None, "'v9.9.9' is not a tag of"),
+        (None, None, "no _commit"),
+    ],
+)
+def test_template_versions_by_tag_describe_or_commit(template_v3, version, behind, error):
+    sha = git(template_v3, "rev-parse", "v0.2.0^{commit}").strip()[:10]
+    answers = {"_src_path": str(template_v3)}
+    if version:
+        answers["_commit"] = version.format(sha=sha)
+    status = fleet_view.template_status(answers, template_v3, None, fleet_view.TagCache())
+    assert (status.behind, status.newest) == (behind, "v0.3.0")
+    assert (status.error is None) if error is None else (error in status.error)
 
 
 def test_shards_merge_into_the_whole_report(report, tmp_path):

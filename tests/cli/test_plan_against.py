@@ -138,3 +138,17 @@ def test_an_environment_this_change_deletes_is_shown_removed(repo, tmp_path):
     assert preprod["resources"]["removed"] and not preprod["resources"]["added"]
     assert preprod["role_assignments"]["revoked"]
     assert preprod["monthly_cost"]["after"] == 0 and preprod["monthly_cost"]["delta"] < 0
+
+
+def test_an_old_version_that_cannot_be_read_is_reported_and_all_counts_as_added(repo, tmp_path):
+    project = shutil.copytree(repo, tmp_path / "churn")
+    answers = project / ".copier-answers.yml"
+    good = answers.read_text()
+    answers.write_text("project_slug: [unclosed\n")
+    git(project, "commit", "-q", "-am", "broken answers")
+    answers.write_text(good)
+    run = blueprint("plan", project, "--against", "HEAD", "--env", "dev", "--format", "json")
+    assert run.exit_code == 0, run.stderr
+    [dev] = json.loads(run.stdout)["environments"]
+    assert dev["status"] == "added" and "is not valid YAML" in dev["before_error"]
+    assert "HEAD:" in dev["before_error"] and "blueprint-against-" not in dev["before_error"]
