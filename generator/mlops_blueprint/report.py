@@ -447,6 +447,11 @@ if TYPE_CHECKING:
     from mlops_blueprint.plan_diff import EnvironmentDiff, PlanDiff
 
 
+#: Changed inputs listed per resource in a pull-request comment (GitHub caps a comment at
+#: 65,536 characters; renaming a project changes every input of every resource).
+MARKDOWN_CHANGES_PER_RESOURCE = 12
+
+
 def diff_to_json(diff: PlanDiff) -> str:
     return json.dumps(diff.as_json(), indent=2, default=_json_default)
 
@@ -591,10 +596,14 @@ def diff_to_markdown(diff: PlanDiff) -> str:
             if env.resources_changed:
                 lines += ["<details><summary>Changed inputs</summary>", ""]
                 for r in env.resources_changed:
-                    for change in r["changes"]:
+                    for change in r["changes"][:MARKDOWN_CHANGES_PER_RESOURCE]:
                         lines.append(f"- `{r['name']}` `{_md(change['path'])}`: "
                                      f"`{_md(_value(change['before']))}` → "
                                      f"`{_md(_value(change['after']))}`")
+                    hidden = len(r["changes"]) - MARKDOWN_CHANGES_PER_RESOURCE
+                    if hidden > 0:  # a comment has a size limit; the JSON has them all
+                        lines.append(f"- `{r['name']}`: {hidden} more (`--format json` lists "
+                                     "every one)")
                 lines += ["", "</details>", ""]
     return "\n".join(lines)
 
