@@ -177,6 +177,12 @@ def test_shards_merge_into_the_whole_report(report, tmp_path):
     run = blueprint("fleet", "--merge", *reversed(shards), "--format", "json")
     assert run.exit_code == 2  # the unreadable folder is still in the merged report
     assert json.loads(run.stdout) == data
+    table = blueprint("fleet", "--merge", *shards)
+    assert table.exit_code == 2
+    for line in ("old-churn", "tidy-churn", "unreadable", "2 behind v0.3.0",
+                 "placeholder: .cloud/infra/Pulumi.prod.yaml deployerObjectId",
+                 "conflict: README.md:", "prod-no-human-write-roles"):
+        assert line in table.stdout, line
 
 
 def test_shard_k_of_n_splits_the_sorted_paths_without_overlap():
