@@ -7,11 +7,16 @@ Measures, each over a few repetitions, as a user runs them (a fresh process ever
 - one `copier copy --defaults` of this template (three environments),
 - `blueprint plan --env ENV --format json` for each environment of that project,
 - `blueprint plan --format json` of all environments in one process,
+- the preview of each environment inside one warm process (what a worker pays per stack once
+  the imports are paid), with Python's cyclic garbage collector as it is by default and as the
+  workers run it (heap frozen after the imports, collector off between previews),
 - `blueprint check` of the project,
 - `blueprint plan --against HEAD` of that project with one stack value changed,
 - `blueprint fleet` over 10, 50 and 100 projects (three stacks each), and how its time grows.
 
 `--only fleet` runs the last two alone (`--fleet-sizes 10,50` for fewer projects).
+The machine's core count and load average (before and after) are recorded with the figures:
+other work on the machine slows every figure.
 """
 
 from __future__ import annotations
@@ -67,6 +72,46 @@ def copier_copy(dst: Path) -> float:
         "--data", "project_name=Bench Churn", "--data", f"environments=[{', '.join(ENVIRONMENTS)}]",
         str(REPO), str(dst),
     ])
+
+
+#: Runs in a fresh interpreter: warm up as a preview worker does, then time each environment's
+#: preview (the EnvironmentPlan, cost and policies included) REPEAT times. argv: project,
+#: repeat, gc mode (default | frozen). Prints {env: [seconds...]} as JSON.
+_IN_PROCESS = r"""
+import gc, json, os, sys, time
+os.environ["BLUEPRINT_PREVIEW_WORKER_COLD"] = "1"
+from mlops_blueprint import preview_worker, previews
+from mlops_blueprint.project import load_project
+project_dir, repeat, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+preview_worker.warm() if mode == "frozen" else None
+project = load_project(project_dir)
+names = project.stack_names()
+for name in names:  # the first preview pays the lazy imports a warm worker paid already
+    previews.preview(project, project.stack(name), None)
+if mode == "frozen":
+    gc.collect(); gc.freeze(); gc.disable()
+times = {name: [] for name in names}
+for _ in range(repeat):
+    for name in names:
+        start = time.perf_counter()
+        previews.preview(project, project.stack(name), None)
+        times[name].append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def in_process(project: Path, repeat: int, mode: str) -> dict[str, list[float]]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(project), str(repeat), mode],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: in-process previews failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
 def row(what: str, times: list[float], note: str = "") -> str:
@@ -198,12 +243,13 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     blueprint = tool("blueprint")
     rows = []
+    load_before = load_average()
     if args.only == "fleet":
         print("copier copy ...", flush=True)
         copier_copy(WORK / "project")
         rows += bench_plan_against(blueprint, WORK / "project", repeat)
         rows += bench_fleet(blueprint, WORK / "project", sizes, repeat)
-        write_results(rows, repeat, keep_other_rows=True)
+        write_results(rows, repeat, load_before, keep_other_rows=True)
         return 0
 
     print("blueprint --help ...", flush=True)
@@ -226,6 +272,11 @@ def main() -> int:
     per_env = [t / len(ENVIRONMENTS) for t in times]
     rows.append(row("`blueprint plan --format json` (all 3 environments)", times,
                     f"{statistics.median(per_env):.2f} s per environment"))
+    for mode, note in (("default", "collector as Python sets it"),
+                       ("frozen", "as a worker runs: heap frozen, collector off")):
+        print(f"previews in one process ({mode} gc) ...", flush=True)
+        for env, times in in_process(project, max(3, repeat), mode).items():
+            rows.append(row(f"preview of {env} inside one warm process", times, note))
     print("blueprint check ...", flush=True)
     rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
 
@@ -234,11 +285,12 @@ def main() -> int:
 
     for i in range(repeat):
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
-    write_results(rows, repeat)
+    write_results(rows, repeat, load_before)
     return 0
 
 
-def write_results(rows: list[str], repeat: int, *, keep_other_rows: bool = False) -> None:
+def write_results(rows: list[str], repeat: int, load_before: str, *,
+                  keep_other_rows: bool = False) -> None:
     """Write RESULTS.md; with `keep_other_rows`, rows of earlier runs that this run did not
     measure stay (a partial run updates its own rows only)."""
     if keep_other_rows and RESULTS.exists():
@@ -250,7 +302,7 @@ def write_results(rows: list[str], repeat: int, *, keep_other_rows: bool = False
                if line.startswith("| `")]
         rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
     cpu = platform.processor() or platform.machine()
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = load_average()
     text = "\n".join([
         "# Benchmarks",
         "",
@@ -262,8 +314,9 @@ def write_results(rows: list[str], repeat: int, *, keep_other_rows: bool = False
         f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}, {platform.system()} "
         f"{platform.release()}",
         f"- Python {platform.python_version()} ({sys.executable})",
-        f"- repetitions: {repeat} (help: {repeat + 2}); load average at the end: {load} "
-        "(other work on the machine slows every figure)",
+        f"- repetitions: {repeat} (help: {repeat + 2}); load average (1, 5, 15 min) at the "
+        f"start: {load_before}, at the end: {load} (other work on the machine slows every "
+        "figure)",
         "",
         "| command | runs | min s | median s | max s | note |",
         "|---|---|---|---|---|---|",

@@ -80,13 +80,18 @@ def serve(conn) -> None:
             if job is None:
                 break
             outcome = previews.run_job(job)
+            # After a failed program the runtime's state is suspect: a fresh fork takes over.
+            keep = not isinstance(outcome, previews.PreviewFailure)
             try:
-                conn.send(outcome)
+                conn.send((outcome, keep))
             except Exception as error:  # noqa: BLE001 - e.g. a program put an unpicklable value
-                conn.send(previews.PreviewFailure(
+                keep = False
+                conn.send((previews.PreviewFailure(
                     job.request, job.stack_file,
                     f"the preview's result cannot be reported: {type(error).__name__}: {error}",
-                    "program"))
+                    "program"), keep))
+            if not keep:
+                break
             done += 1
             if done % COLLECT_EVERY == 0:
                 gc.collect()

@@ -93,6 +93,8 @@ class PreviewFailure:
     where: str  # the file it is about, relative to the project (or the project folder)
     message: str  # one line
     reason: FailureReason = "program"
+    #: For `integrity`: each refusal as (file, message); `message` joins them.
+    refusals: list[tuple[str, str]] = field(default_factory=list)
 
     passed: ClassVar[bool] = False
 
@@ -106,6 +108,7 @@ class PreviewFailure:
             "where": self.where,
             "reason": self.reason,
             "message": self.message,
+            "refusals": [{"where": w, "message": m} for w, m in self.refusals],
         }
 
 
@@ -133,9 +136,23 @@ def preview_many(
     here (a project is loaded once however many of its stacks are asked for); the programs run
     in at most `workers` child processes (default: the usable CPUs) forked from one warm
     process."""
+    start_warming()
     jobs, outcomes = _prepare(requests)
     outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
     return [outcomes[i] for i in range(len(requests))]
+
+
+def start_warming() -> None:
+    """Start the warm process the workers fork from, without waiting for it: its imports (about
+    a second) overlap with the command's own work until the first worker is needed. Calling it
+    again is free."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        _context()
+        forkserver.ensure_running()
 
 
 def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
@@ -153,8 +170,7 @@ def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, Prev
             if key not in loaded:
                 loaded[key] = projects.load_project(request.project_dir)
             project = loaded[key]
-            where = project._rel(project.infra_dir)
-            stack = project.stack(request.environment)
+            stack = project.stack(request.environment)  # its errors name the file
             where = project._rel(stack.config_file)
             if request.as_identity is not None:
                 naming.validate_guid(request.as_identity, "--as")
@@ -163,8 +179,11 @@ def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, Prev
             failed[index] = PreviewFailure(request, where, _one_line(error), "input")
             continue
         if refusals:
+            first = refusals[0].where
             failed[index] = PreviewFailure(
-                request, refusals[0].where, "; ".join(r.message for r in refusals), "integrity"
+                request, first,
+                "; ".join(r.message if r.where == first else str(r) for r in refusals),
+                "integrity", [(r.where, r.message) for r in refusals],
             )
             continue
         jobs.append(_Job(index, request, project, stack, where, custom_program))
@@ -324,7 +343,7 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
             ready = wait([w.conn for w in pool], timeout=wait_for)
             for worker in [w for w in pool if w.conn in ready]:
                 try:
-                    outcome = worker.conn.recv()
+                    outcome, keep = worker.conn.recv()
                 except (EOFError, OSError):
                     worker.process.join(timeout=5)
                     code = worker.process.exitcode
@@ -335,7 +354,14 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
                 worker.job = None
                 if job is not None:
                     outcomes[job.index] = outcome
-                dispatch(worker)
+                if keep:
+                    dispatch(worker)
+                else:  # the worker leaves after a failed program; a fresh fork takes over
+                    retire(worker)
+                    if pending:
+                        replacement = start()
+                        pool.append(replacement)
+                        dispatch(replacement)
             now = time.monotonic()
             for worker in [w for w in pool if w.job is not None]:
                 if now - worker.started >= timeout:
@@ -355,6 +381,7 @@ def run_plans(
     from blueprint_infra import naming
     from mlops_blueprint.project import load_project
 
+    start_warming()
     project = load_project(project_dir)
     if as_identity is not None:
         as_identity = naming.validate_guid(as_identity, "--as")
@@ -363,8 +390,9 @@ def run_plans(
         raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
     requests = [PreviewRequest(project.root, name, as_identity) for name in names]
     jobs, refused = _prepare(requests)
-    if refused:
-        raise UsageError("; ".join(str(f) for f in refused.values()))
+    if refused:  # bad input names its file already; a refusal is "file: why"
+        raise UsageError("; ".join(
+            f.message if f.reason == "input" else str(f) for f in refused.values()))
     outcomes = _run_in_pool(jobs, workers=None, timeout=PREVIEW_TIMEOUT)
     failures = [o for _, o in sorted(outcomes.items()) if isinstance(o, PreviewFailure)]
     if failures:

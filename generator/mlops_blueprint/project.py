@@ -2,7 +2,8 @@
 
 Every command starts here, so every user mistake about *which* project (a directory that is not
 one, an unreadable answers file, an unknown or malformed stack) becomes one `UsageError` line.
-Imports only PyYAML (through `load_yaml`) and the naming rules.
+Imports only PyYAML (through `load_yaml`, with `blueprint_infra.preview`'s loader that rejects
+repeated keys), `packaging` and the naming rules: never pulumi.
 """
 
 from __future__ import annotations
@@ -21,21 +22,48 @@ BOOTSTRAP_ENV = "bootstrap"
 BOOTSTRAP_STACK = "platform"
 
 
-def load_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file, or raise a one-line UsageError naming the file and the problem."""
+def load_yaml(path: Path, what: str, shown: str | None = None) -> Any:
+    """Parse a YAML file, or raise a one-line UsageError naming the file and the problem: a
+    missing, dangling or looping link, bytes that are not UTF-8, invalid YAML, a repeated key."""
     import yaml
 
+    from blueprint_infra.preview import UniqueKeyLoader
+
+    text = read_text(path, what, shown)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read {what} {path}: {error.strerror or error}") from error
-    try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise UsageError(f"{what} {path} is not valid YAML{where}: {problem}") from error
+        raise UsageError(f"{what} {shown or path} is not valid YAML{where}: {problem}") from error
+
+
+def read_text(path: Path, what: str, shown: str | None = None) -> str:
+    """A text file's content, or a one-line UsageError naming it: unreadable, a link that
+    leads nowhere or round in a loop, or bytes that are not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {shown or path}: {_why(path, error)}") from error
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(
+            f"{what} {shown or path} is not UTF-8 text: byte 0x{data[error.start]:02x} on line "
+            f"{line}"
+        ) from error
+
+
+def _why(path: Path, error: OSError) -> str:
+    import errno
+
+    if error.errno == errno.ELOOP:
+        return "a symbolic link that loops"
+    if path.is_symlink() and error.errno == errno.ENOENT:
+        return "a symbolic link to nothing (dangling)"
+    return error.strerror or str(error)
 
 
 @dataclass
@@ -73,11 +101,13 @@ class Project:
 
     def stack_names(self) -> list[str]:
         """Stacks present in `.cloud/infra/`, in the answers' order, then any others by name."""
-        present = sorted(
-            p.name[len("Pulumi.") : -len(".yaml")]
-            for p in self.infra_dir.glob("Pulumi.*.yaml")
-            if p.is_file()
-        )
+        files = sorted(self.infra_dir.glob("Pulumi.*.yaml"))
+        for path in files:  # a stack whose file cannot be read is an error, never skipped
+            if not path.is_file():
+                if path.is_symlink():
+                    read_text(path, "stack file", self._rel(path))  # raises: the link and why
+                raise UsageError(f"stack file {self._rel(path)} is not a regular file")
+        present = [p.name[len("Pulumi.") : -len(".yaml")] for p in files]
         ordered = [e for e in self.answered_environments if e in present]
         return ordered + [s for s in present if s not in ordered]
 
@@ -90,13 +120,15 @@ class Project:
             program_dir = self.infra_dir
             stack_name = environment
         config_file = program_dir / f"Pulumi.{stack_name}.yaml"
+        if config_file.is_symlink() and not config_file.is_file():
+            read_text(config_file, "stack file", self._rel(config_file))  # dangling or looping
         if not config_file.is_file():
             known = ", ".join(self.stack_names()) or "none"
             raise UsageError(
                 f"unknown environment {environment!r}: no {self._rel(config_file)} "
                 f"(environments: {known})"
             )
-        data = load_yaml(config_file, "stack file")
+        data = load_yaml(config_file, "stack file", self._rel(config_file))
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -133,6 +165,8 @@ def load_project(path: str | Path) -> Project:
     """The generated project at (or above) `path`, or a one-line UsageError saying why there
     is none."""
     root = Path(path)
+    if root.is_symlink() and not root.exists():
+        raise UsageError(f"{root} is a symbolic link that loops or leads nowhere")
     if not root.exists():
         raise UsageError(f"no such directory: {root}")
     if not root.is_dir():
@@ -140,6 +174,9 @@ def load_project(path: str | Path) -> Project:
     root = find_root(root)
     answers_file = root / ANSWERS_FILE
     pulumi_file = root / INFRA_DIR / "Pulumi.yaml"
+    for path in (answers_file, pulumi_file):
+        if path.is_symlink() and not path.is_file():
+            read_text(path, "project file")  # a dangling or looping link: say so
     if not answers_file.is_file() and not pulumi_file.is_file():
         raise UsageError(
             f"{root} is not a generated project (no {ANSWERS_FILE}); "
@@ -170,7 +207,262 @@ class Refusal:
         return f"{self.where}: {self.message}"
 
 
+#: The file a project adds to declare that it runs its own Pulumi program (see docs/cli.md).
+CUSTOM_PROGRAM_FILE = "custom-program.yaml"
+POLICY_PACK_DIR = "policy_pack"
+#: Pulumi.yaml keys the blueprint writes. Others redirect what runs or with which settings:
+#: `main` (another program), `stackConfigDir` (other stack files), `config` (project-wide
+#: values the stack files do not show), `plugins`/`packages` (other provider binaries or SDKs),
+#: `backend` (other state), `options`, `template`.
+PROJECT_KEYS = {"name", "description", "runtime"}
+POLICY_PACK_KEYS = {"name", "description", "version", "runtime"}
+#: runtime.options the blueprint writes, with the only values it writes: another virtualenv
+#: runs other packages; another toolchain installs from other files (poetry, uv: pyproject).
+RUNTIME_OPTIONS = {"toolchain": "pip", "virtualenv": "venv"}
+#: Top-level keys of a stack file. `environment` imports Pulumi ESC environments, whose values
+#: `pulumi up` would use and no reviewer sees.
+STACK_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt"}
+#: Requirement-file options that change where packages come from or what is installed.
+_REQUIREMENT_OPTIONS = ("-", "--")
+_ALLOWED_REQUIREMENT_OPTIONS = ("--hash",)
+
+
 def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], str | None]:
     """The refusals that apply to `stack`'s program, and the declared reason when the project
-    runs its own program (None for the blueprint's own)."""
-    return [], None
+    runs its own program (None for the blueprint's own).
+
+    Refused: a Pulumi.yaml with keys the blueprint does not write (or runtime options that point
+    elsewhere), a second project file (`Pulumi.yml`), stack-file keys beyond config and secrets,
+    a requirements.txt that installs from elsewhere, and, unless the project declares a custom
+    program in `.cloud/infra/custom-program.yaml`, a `__main__.py` that differs from the
+    blueprint's or Python modules beside it (they would shadow the blueprint's package). The
+    policy pack is judged for every environment stack and no declaration covers it."""
+    refusals: list[Refusal] = []
+    custom, declaration_refusals = _custom_program(project)
+    refusals += declaration_refusals
+    program_dir = stack.program_dir
+    template_dir = "bootstrap" if program_dir != project.infra_dir else ""
+    refusals += _project_file(project, program_dir / "Pulumi.yaml", PROJECT_KEYS)
+    refusals += _stack_file_keys(project, stack)
+    refusals += _requirements(project, program_dir / "requirements.txt")
+    differs = _program_differs(project, program_dir, template_dir)
+    if differs and custom is None:
+        refusals += [
+            Refusal(where, f"{what}; a project that runs its own program declares it in "
+                    f".cloud/infra/{CUSTOM_PROGRAM_FILE} (reason: ...), and plan and check "
+                    "then say so")
+            for where, what in differs
+        ]
+    if template_dir == "":
+        refusals += _policy_pack(project)
+    return refusals, (custom if differs else None)
+
+
+def _custom_program(project: Project) -> tuple[str | None, list[Refusal]]:
+    path = project.infra_dir / CUSTOM_PROGRAM_FILE
+    if not path.exists() and not path.is_symlink():
+        return None, []
+    where = project._rel(path)
+    data = load_yaml(path, "custom program declaration", where)
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        return None, [Refusal(where, "must be a mapping with a non-empty `reason:` saying why "
+                              "this project runs its own program")]
+    return " ".join(reason.split()), []
+
+
+def _project_file(project: Project, path: Path, allowed: set[str]) -> list[Refusal]:
+    where = project._rel(path)
+    refusals = []
+    for other in sorted(path.parent.glob("Pulumi.y*ml")):
+        if other.name != path.name:
+            refusals.append(Refusal(project._rel(other), f"a second project file beside "
+                                    f"{path.name}; Pulumi would read one of them"))
+    data = load_yaml(path, "Pulumi project file", where)
+    if not isinstance(data, dict):
+        return [*refusals, Refusal(where, "must be a mapping (name, description, runtime)")]
+    for key in sorted(set(data) - allowed, key=str):
+        refusals.append(Refusal(where, f"sets {key}:, which the blueprint never writes: it "
+                                "changes what `pulumi up` runs or with which settings; remove it"))
+    runtime = data.get("runtime")
+    if isinstance(runtime, dict):
+        name, options = runtime.get("name"), runtime.get("options") or {}
+        extra = sorted(set(runtime) - {"name", "options"}, key=str)
+    else:
+        name, options, extra = runtime, {}, []
+    if name != "python":
+        refusals.append(Refusal(where, f"runtime is {name!r}; the blueprint's programs run "
+                                "on python"))
+    if not isinstance(options, dict):
+        options = {"options": options}
+    for key in extra:
+        refusals.append(Refusal(where, f"runtime.{key} is not the blueprint's; remove it"))
+    for key, value in options.items():
+        if RUNTIME_OPTIONS.get(key) != value:
+            refusals.append(Refusal(where, f"runtime.options.{key} is {value!r}; the blueprint "
+                                    f"writes {RUNTIME_OPTIONS.get(key, 'nothing')!r} (another "
+                                    "value runs other packages)"))
+    return refusals
+
+
+def _stack_file_keys(project: Project, stack: Stack) -> list[Refusal]:
+    data = load_yaml(stack.config_file, "stack file", project._rel(stack.config_file)) or {}
+    extra = sorted(set(data) - STACK_FILE_KEYS, key=str) if isinstance(data, dict) else []
+    return [
+        Refusal(project._rel(stack.config_file),
+                f"sets {key}:, which the blueprint never writes"
+                + (" (it imports Pulumi ESC values that `pulumi up` would use and no preview "
+                   "sees)" if key == "environment" else "") + "; keep to config:")
+        for key in extra
+    ]
+
+
+def _requirements(project: Project, path: Path) -> list[Refusal]:
+    """A requirements file may only name packages from the feed the pipeline configures: no
+    index, link, editable, include or URL lines; mlops-blueprint pinned with ==."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    where = project._rel(path)
+    if not path.is_file():
+        return [Refusal(where, "missing: it pins the blueprint package the program runs")]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {where}: {error}") from error
+    refusals = []
+    pinned = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        requirement, options = parts[0], parts[1:]
+        included = _included(project, path, parts)
+        if included is not None:  # `-r ../requirements.txt`: the environments' own file
+            nested = _requirements(project, included)
+            refusals += [r for r in nested if r.where != project._rel(included)
+                         or "must pin" not in r.message]
+            pinned = pinned or not any("must pin" in r.message for r in nested)
+            continue
+        if requirement.startswith(_REQUIREMENT_OPTIONS):
+            refusals.append(Refusal(where, f"line {number}: {requirement.split('=')[0]} changes "
+                                    "where packages come from; the pipeline sets the feed"))
+            continue
+        bad = [o for o in options if not o.startswith(_ALLOWED_REQUIREMENT_OPTIONS)]
+        if bad:
+            refusals.append(Refusal(where, f"line {number}: option {bad[0]} is not allowed"))
+        try:
+            parsed = Requirement(requirement)
+        except InvalidRequirement:
+            refusals.append(Refusal(where, f"line {number}: {requirement!r} is not a package "
+                                    "requirement (a path or URL installs code from elsewhere)"))
+            continue
+        if parsed.url:
+            refusals.append(Refusal(where, f"line {number}: {parsed.name} @ URL installs code "
+                                    "from elsewhere"))
+        if parsed.name.lower().replace("_", "-") == "mlops-blueprint":
+            specs = list(parsed.specifier)
+            pinned = len(specs) == 1 and specs[0].operator in ("==", "===")
+    if not pinned:
+        refusals.append(Refusal(where, "must pin mlops-blueprint with == (the version of the "
+                                "blueprint the program runs)"))
+    return refusals
+
+
+def _included(project: Project, path: Path, parts: list[str]) -> Path | None:
+    """The file a `-r FILE` line includes, when it is the environments' requirements.txt (which
+    is judged itself); None for any other line."""
+    if parts[0] in ("-r", "--requirement") and len(parts) == 2:
+        target = parts[1]
+    elif parts[0].startswith("--requirement=") and len(parts) == 1:
+        target = parts[0].split("=", 1)[1]
+    else:
+        return None
+    own = project.infra_dir / "requirements.txt"
+    resolved = (path.parent / target).resolve()
+    return own if resolved == own.resolve() and path.resolve() != own.resolve() else None
+
+
+def _program_differs(project: Project, program_dir: Path, template_dir: str
+                     ) -> list[tuple[str, str]]:
+    """Where the program in `program_dir` is not the blueprint's: its `__main__.py` (compared
+    as Python syntax, so comments and layout may differ) and any other Python beside it."""
+    differs = []
+    main = program_dir / "__main__.py"
+    where = project._rel(main)
+    own = blueprint_file(".cloud/infra", template_dir, "__main__.py")
+    if not main.is_file():
+        differs.append((where, "missing"))
+    elif own is None:
+        differs.append((where, "cannot be compared: the blueprint's own program is missing from "
+                        "this installation"))
+    elif not same_python(main, own):
+        differs.append((where, "differs from the blueprint's own program"))
+    differs += [(project._rel(p), "Python code beside the program (it would be imported "
+                 "before the installed blueprint package)") for p in _extra_python(program_dir)]
+    return differs
+
+
+def _extra_python(program_dir: Path) -> list[Path]:
+    """Python files or packages in the program folder other than `__main__.py` (not in the
+    bootstrap and policy pack folders, which are judged as programs of their own)."""
+    skip = {"__pycache__", "venv", ".venv", "bootstrap", POLICY_PACK_DIR}
+    found = []
+    for path in sorted(program_dir.iterdir()):
+        if path.name in skip:
+            continue
+        if path.is_dir() and any(path.rglob("*.py")) or path.suffix in (".py", ".pth", ".pyc") \
+                and path.name != "__main__.py":
+            found.append(path)
+    return found
+
+
+def _policy_pack(project: Project) -> list[Refusal]:
+    pack = project.infra_dir / POLICY_PACK_DIR
+    where = project._rel(pack)
+    if not pack.is_dir():
+        return [Refusal(where, "missing: the policy pack `pulumi up` runs with is the blueprint's")]
+    refusals = _project_file(project, pack / "PulumiPolicy.yaml", POLICY_PACK_KEYS)
+    refusals = [r for r in refusals if "second project file" not in r.message]
+    refusals += _requirements(project, pack / "requirements.txt")
+    own = blueprint_file(".cloud/infra", POLICY_PACK_DIR, "__main__.py")
+    main = pack / "__main__.py"
+    if not main.is_file() or own is None or not same_python(main, own):
+        refusals.append(Refusal(project._rel(main), "is not the blueprint's policy pack; a "
+                                "project cannot replace the rules it is judged by"))
+    refusals += [Refusal(project._rel(p), "Python code beside the policy pack")
+                 for p in _extra_python(pack)]
+    return refusals
+
+
+def blueprint_file(*parts: str) -> Path | None:
+    """A file of the blueprint's own template (`template/...`): from this source checkout, or
+    the copy bundled in the installed package."""
+    package = Path(__file__).resolve().parent
+    for template in (package.parent.parent / "template", package / "_bundled" / "template"):
+        candidate = template.joinpath(*[p for p in parts if p])
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def same_python(path: Path, reference: Path) -> bool:
+    """Whether two Python files are the same program: equal syntax trees once docstrings are
+    dropped (comments, blank lines and quoting do not count)."""
+    import ast
+
+    def tree(p: Path) -> str | None:
+        try:
+            module = ast.parse(p.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            return None
+        for node in ast.walk(module):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.dump(module, annotate_fields=False)
+
+    mine = tree(path)
+    return mine is not None and mine == tree(reference)

@@ -9,14 +9,23 @@ assignments as a matrix, the policy violations, and the refusal or config error 
 The mock answers `azure-native:authorization:getClientConfig` (the only invoke the programs
 make) with the given deploying identity, and returns ARM-like ids so role assignment scopes read
 like Azure's. Nothing touches the network. Several stacks can be previewed in one process.
+
+What the preview reports is what the program *registered*: inputs and resource options
+(`protect`, `retainOnDelete`, ...) are read from the RegisterResource requests the mock monitor
+receives, so after every transformation the program registered. A preview that cannot stand for
+`pulumi up` is an error, never a pass: a program that exits (`sys.exit`, `os._exit`), raises
+`SystemExit`, registers no cloud resource, or registers what runs only inside the real engine
+(transforms, resource hooks, dynamic providers, a plugin from another download URL).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import runpy
 import sys
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,11 +134,16 @@ class RecordingMocks:
         self.client_id = client_id
         self.resources: list[dict[str, Any]] = []
         self.invokes: list[dict[str, Any]] = []
+        #: The resource options of the RegisterResource request being answered on this thread
+        #: (set by `_RecordingMonitor`, which sees the request itself).
+        self.request_options = threading.local()
 
     # pulumi.runtime.Mocks interface (duck-typed so this module imports pulumi lazily)
     def new_resource(self, args) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
-        self.resources.append({"type": args.typ, "name": args.name, "inputs": inputs})
+        options = getattr(self.request_options, "value", None) or {}
+        self.resources.append({"type": args.typ, "name": args.name, "inputs": inputs,
+                               "custom": bool(args.custom), "options": options})
         if not args.typ.startswith("azure-native:"):
             return f"{args.name}-id", inputs
         name_key, template = _ARM_IDS.get(args.typ, ("", ""))
@@ -198,14 +212,41 @@ def _config_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a mapping that repeats a key is an error (PyYAML keeps
+    the last value silently; a reviewer reading the first would be misled)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base loader says so
+                    break
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key!r} (first at line "
+                        f"{first.start_mark.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_strict(text: str) -> Any:
+    """`yaml.safe_load`, rejecting repeated keys (`UniqueKeyLoader`)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_stack_config(infra_dir: Path, stack: str) -> tuple[str, dict[str, str]]:
     """The Pulumi project name and the stack's config as Pulumi hands it to a program."""
-    project_file = yaml.safe_load((infra_dir / "Pulumi.yaml").read_text())
+    project_file = load_yaml_strict((infra_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
     project = project_file["name"]
     stack_file = infra_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise FileNotFoundError(f"no stack config {stack_file.name} in {infra_dir}")
-    data = yaml.safe_load(stack_file.read_text())
+    data = load_yaml_strict(stack_file.read_text(encoding="utf-8"))
     config: dict[str, str] = {}
     for key, value in ((data or {}).get("config") or {}).items():
         full = key if ":" in key else f"{project}:{key}"
@@ -248,27 +289,32 @@ def preview_stack(
     logger = logging.getLogger(f"blueprint_infra.preview.{project}.{stack}")
     logger.propagate = False
     logger.handlers[:] = [_Collect()]
+    monitor = _recording_monitor(mocks)
     pulumi_mocks.set_mocks(_MocksAdapter(mocks), project=project, stack=stack, preview=dry_run,
-                           logger=logger)
-    protected: dict[tuple[str, str], bool] = {}
-
-    def record_options(args):
-        protected[(args.type_, args.name)] = bool(args.opts.protect) if args.opts else False
-        return None
-
-    pulumi.runtime.register_stack_transformation(record_options)
+                           logger=logger, monitor=monitor)
     root = pulumi.runtime.get_root_resource()
 
     error: str | None = None
     main = infra_dir / "__main__.py"
     sys.path.insert(0, str(infra_dir))
+    cwd = os.getcwd()
+    real_exit = os._exit
+    os._exit = _refuse_exit  # a program that ends the process would end the preview with it
     try:
+        os.chdir(infra_dir)  # as `pulumi up` runs it: from the folder of Pulumi.yaml
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
     except pulumi.RunError as exc:
         error = str(exc)
+    except (SystemExit, _ProgramExit) as exc:
+        code = exc.code if isinstance(exc, SystemExit) else exc.args[0]
+        how = "os._exit" if isinstance(exc, _ProgramExit) else "sys.exit / SystemExit"
+        error = (f"the program exited ({how}, code {code!r}) before `pulumi up` would have "
+                 "registered its resources; an offline preview of it proves nothing")
     except Exception as exc:  # noqa: BLE001 - reported, not raised: a preview shows what broke
         error = f"{type(exc).__name__}: {exc}"
     finally:
+        os._exit = real_exit
+        os.chdir(cwd)
         sys.path.remove(str(infra_dir))
 
     outputs: dict[str, Any] = {}
@@ -279,6 +325,11 @@ def preview_stack(
             values = _sync_await(pulumi.Output.all(*[exported[k] for k in keys]).future())
             outputs = dict(zip(keys, values or [], strict=False))
     _reset_runtime()
+    if error is None:
+        error = _engine_only(monitor, mocks.resources)
+    if error is None and not any(r["custom"] for r in mocks.resources):
+        error = ("the program registered no cloud resource: `pulumi up` would deploy nothing "
+                 "(or something this preview never saw)")
 
     result = PreviewResult(
         project=project,
@@ -293,11 +344,91 @@ def preview_stack(
         warnings=[m for level, m in logger.handlers[0].records if level >= logging.WARNING],
         error=error,
     )
-    result.resources = _to_policy_resources(mocks.resources, protected)
+    result.resources = _to_policy_resources(mocks.resources)
     result.role_assignments = role_matrix(result.resources)
     if error is None and result.kind:
         result.violations = _evaluate(result, config)
     return result
+
+
+class _ProgramExit(BaseException):
+    """Raised instead of ending the process when a previewed program calls `os._exit`."""
+
+
+def _refuse_exit(code: int = 0) -> None:
+    raise _ProgramExit(code)
+
+
+#: Resource types whose code runs inside `pulumi up` itself, where no preview can judge it.
+ENGINE_ONLY_TYPES = ("pulumi-python:dynamic:", "pulumi-nodejs:dynamic:", "command:")
+
+
+def _recording_monitor(mocks: RecordingMocks):
+    """A MockMonitor that hands each RegisterResource request's options to the mocks and
+    remembers what only the real engine would run (transforms, hooks)."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    class _RecordingMonitor(MockMonitor):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.engine_only: list[str] = []
+
+        def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+            options = {
+                "protect": request.protect if request.HasField("protect") else False,
+                "retainOnDelete": (request.retainOnDelete
+                                   if request.HasField("retainOnDelete") else False),
+                "deleteBeforeReplace": request.deleteBeforeReplace,
+                "ignoreChanges": list(request.ignoreChanges),
+                "importId": request.importId,
+                "pluginDownloadURL": request.pluginDownloadURL,
+            }
+            if request.transforms:
+                self.engine_only.append(
+                    f"resource {request.name!r} has `transforms` (resource option)")
+            if request.HasField("hooks") and any(
+                    getattr(request.hooks, f) for f in request.hooks.DESCRIPTOR.fields_by_name):
+                self.engine_only.append(f"resource {request.name!r} has resource hooks")
+            if request.pluginDownloadURL:
+                self.engine_only.append(
+                    f"resource {request.name!r} downloads its provider from "
+                    f"{request.pluginDownloadURL}")
+            if request.type.startswith(ENGINE_ONLY_TYPES):
+                self.engine_only.append(
+                    f"resource {request.name!r} is a {request.type} (its code runs during "
+                    "`pulumi up`)")
+            mocks.request_options.value = options
+            try:
+                return super().RegisterResource(request)
+            finally:
+                mocks.request_options.value = None
+
+        def RegisterStackTransform(self, request):  # noqa: N802
+            self.engine_only.append("a stack transform (pulumi.runtime.register_stack_transform)")
+            return super().RegisterStackTransform(request)
+
+        def RegisterStackInvokeTransform(self, request):  # noqa: N802
+            self.engine_only.append(
+                "an invoke transform (pulumi.runtime.register_invoke_transform)")
+            return super().RegisterStackInvokeTransform(request)
+
+        def RegisterResourceHook(self, request):  # noqa: N802
+            self.engine_only.append(f"a resource hook {request.name!r}")
+            return super().RegisterResourceHook(request)
+
+        def RegisterErrorHook(self, request):  # noqa: N802
+            self.engine_only.append(f"an error hook {request.name!r}")
+            return super().RegisterErrorHook(request)
+
+    return _RecordingMonitor(_MocksAdapter(mocks))
+
+
+def _engine_only(monitor, resources: list[dict[str, Any]]) -> str | None:
+    found = list(dict.fromkeys(monitor.engine_only))
+    if not found:
+        return None
+    return ("the program registers what only the real engine runs, so this offline preview "
+            "cannot show what `pulumi up` would do: " + "; ".join(found))
 
 
 class _Collect(logging.Handler):
@@ -321,8 +452,14 @@ class _MocksAdapter:
     def call(self, args):
         return self._mocks.call(args)
 
+    def register_transform(self, transform) -> None:  # recorded by _RecordingMonitor
+        pass
 
-def _to_policy_resources(records: list[dict[str, Any]], protected: dict) -> list:
+    def register_invoke_transform(self, transform) -> None:
+        pass
+
+
+def _to_policy_resources(records: list[dict[str, Any]]) -> list:
     from blueprint_infra.policies import Resource
 
     return [
@@ -330,7 +467,7 @@ def _to_policy_resources(records: list[dict[str, Any]], protected: dict) -> list
             type=r["type"],
             name=r["name"],
             properties=r["inputs"],
-            protect=protected.get((r["type"], r["name"]), False),
+            protect=bool(r.get("options", {}).get("protect", False)),
         )
         for r in records
     ]

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import blueprint, git, load_yaml, render
-from test_plan import GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD, OPS_GROUP
+from test_plan import OPS_GROUP
+from test_plan_against import grant_ops_group_contributor_in_prod
 
 from mlops_blueprint import fleet_view
 
 DEPLOYER = "9d2b1c3e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def fleet(template_v3, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fleet")
     old = render(root / "old", {"project_name": "Old Churn", "environments": ["dev", "prod"]},
                  src=template_v3, vcs_ref="v0.1.0")
-    (old / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    grant_ops_group_contributor_in_prod(old)
 
     tidy = render(root / "tidy", {"project_name": "Tidy Churn", "environments": ["dev", "prod"]},
                   src=template_v3, vcs_ref="v0.1.0")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from cli_helpers import blueprint, git
@@ -19,6 +20,14 @@ MAX_NODES_DEFAULT = '# {slug}:computeMaxNodes: "2"'
 MAX_NODES_FOUR = '{slug}:computeMaxNodes: "4"'
 
 
+
+def grant_ops_group_contributor_in_prod(project: Path) -> None:
+    """What a team's pull request does to grant a role the blueprint does not: code in the
+    project's own program, declared as a custom program (else plan refuses the project)."""
+    (project / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    (project / ".cloud/infra/custom-program.yaml").write_text(
+        'reason: "ops needs to fix prod by hand (PLAT-7)"\n')
+
 @pytest.fixture(scope="module")
 def repo(fresh_project, tmp_path_factory):
     """The project committed on main, then edited in the working tree (not committed)."""
@@ -26,7 +35,7 @@ def repo(fresh_project, tmp_path_factory):
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "New project")
-    (project / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    grant_ops_group_contributor_in_prod(project)
     dev = project / ".cloud/infra/Pulumi.dev.yaml"
     slug = git(project, "show", "HEAD:.copier-answers.yml").split("project_slug: ")[1].split()[0]
     text = dev.read_text()

@@ -7,7 +7,13 @@ Four checks, each finding names the file it is about:
    has one, returns a pipeline job);
 3. the answers file agrees with the stacks present (one stack per environment, none extra, each
    stack's slug, environment, kind, region and ids as answered);
-4. `blueprint plan` passes for every stack.
+4. `blueprint plan` passes for every stack (and the project runs the blueprint's own program,
+   or says that it does not: see `mlops_blueprint.project.program_integrity`).
+
+Checks 1 and 2 need azure-ai-ml (about two seconds to import) and run the project's own code, so
+they run together in ONE child process, started first; checks 3 and 4 run meanwhile (the
+previews in their own pool of workers). Bad input (a stack or answers file that cannot be read)
+stops the check before anything runs: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -91,22 +97,32 @@ def check(
     offline, answers match the stacks, plan passes for every stack. Exit 1 with the list of
     findings."""
     from rich.console import Console
+    from rich.markup import escape
 
+    from mlops_blueprint.previews import start_warming
     from mlops_blueprint.project import load_project
 
     project = load_project(project_dir)
+    _read_every_stack(project)
+    start_warming()  # the preview workers' imports overlap with checks 1 to 3
     console = Console(highlight=False, soft_wrap=True)  # one finding per line, for CI logs
     findings: list[Finding] = []
+    offline = OfflineBuild.start(project)  # checks 1 and 2, in a child, while 3 and 4 run
+    try:
+        answers = check_answers(project)
+        plans = check_plans(project)
+        yaml_step, pipeline_step = offline.results()
+    finally:
+        offline.stop()
     steps = (
-        ("Azure ML YAML", check_azure_ml_yaml),
-        ("pipeline", check_pipelines),
-        ("answers and stacks", check_answers),
-        ("plan", check_plans),
+        ("Azure ML YAML", yaml_step),
+        ("pipeline", pipeline_step),
+        ("answers and stacks", answers),
+        ("plan", plans),
     )
-    for title, step in steps:
-        found, summary = step(project)
+    for title, (found, summary) in steps:
         mark = "[red]✗[/]" if found else "[green]✓[/]"
-        console.print(f"{mark} {title}: {summary}")
+        console.print(f"{mark} {title}: {escape(summary)}")
         for finding in found:
             console.print(f"    {finding}", markup=False)
         findings += found
@@ -138,28 +154,19 @@ def loader_name(path: Path, document: Any, cloud: Path) -> str | None:
     return FOLDER_LOADERS.get(folder)
 
 
-def _loader(name: str):
-    if name == "load_schedule":
-        from azure.ai.ml.entities._load_functions import load_schedule
-
-        return load_schedule
-    import azure.ai.ml
-
-    return getattr(azure.ai.ml, name)
-
-
-def check_azure_ml_yaml(project) -> tuple[list[Finding], str]:
+def azure_ml_jobs(project) -> tuple[list[Finding], list[tuple[str, str]]]:
+    """Each Azure ML YAML file with the loader it needs; findings for those that are not YAML
+    or whose kind cannot be told."""
     import yaml
 
-    _quiet_azure()
     cloud = project.root / ".cloud"
     findings: list[Finding] = []
-    files = azure_ml_files(project.root)
-    for path in files:
+    jobs: list[tuple[str, str]] = []
+    for path in azure_ml_files(project.root):
         where = str(path.relative_to(project.root))
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             findings.append(Finding(where, f"not valid YAML: {_first_line(error)}"))
             continue
         name = loader_name(path, document, cloud)
@@ -168,22 +175,8 @@ def check_azure_ml_yaml(project) -> tuple[list[Finding], str]:
                 Finding(where, "cannot tell which Azure ML asset this is; add its $schema")
             )
             continue
-        try:
-            _loader(name)(source=path)
-        except Exception as error:  # azure-ai-ml raises many types; each is a finding
-            findings.append(Finding(where, f"{name} failed: {_first_line(error)}"))
-    return findings, f"{len(files)} files loaded" if not findings else f"{len(files)} files"
-
-
-def _quiet_azure() -> None:
-    """azure-ai-ml logs a warning per experimental class it meets; a check has no use for them."""
-    import logging
-
-    import azure.ai.ml  # noqa: F401  (registers its loggers)
-
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("azure"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        jobs.append((where, name))
+    return findings, jobs
 
 
 def _first_line(error: BaseException) -> str:
@@ -195,14 +188,33 @@ def _first_line(error: BaseException) -> str:
 # --- 2. pipeline ------------------------------------------------------------------------------
 
 #: Runs in a fresh interpreter with the project root as cwd, the way the project runs its scripts
-#: (`python pipelines/<name>.py`: pipelines/ first on sys.path): import every pipelines/*.py and
-#: call build_pipeline() where there is one. Prints one JSON line per module.
+#: (`python pipelines/<name>.py`: pipelines/ first on sys.path). Reads {"files": [[path, loader]],
+#: "modules": [name]} on stdin; loads each Azure ML file with its azure-ai-ml loader, then imports
+#: every pipelines/*.py and calls build_pipeline() where there is one (azure-ai-ml is imported
+#: once, for both). Prints one JSON line per file and per module.
 _BUILD_SCRIPT = r"""
 import importlib, json, logging, pathlib, sys, traceback
 logging.disable(logging.WARNING)
+request = json.load(sys.stdin)
 root = pathlib.Path.cwd()
+
+def first_line(error):
+    text = " ".join(str(error).split()).split(" Visit this link", 1)[0]
+    return (text[:300] + "...") if len(text) > 300 else (text or type(error).__name__)
+
+if request["files"]:
+    import azure.ai.ml
+    from azure.ai.ml.entities._load_functions import load_schedule
+for where, loader in request["files"]:
+    result = {"file": where, "loader": loader}
+    try:
+        load = load_schedule if loader == "load_schedule" else getattr(azure.ai.ml, loader)
+        load(source=root / where)
+    except BaseException as error:
+        result["error"] = first_line(error)
+    print(json.dumps(result), flush=True)
 sys.path[:0] = [str(root / "pipelines"), str(root)]
-for name in sys.argv[1:]:
+for name in request["modules"]:
     result = {"module": name}
     try:
         module = importlib.import_module(name)
@@ -230,43 +242,100 @@ def pipeline_modules(root: Path) -> list[str]:
     ]
 
 
-def check_pipelines(project) -> tuple[list[Finding], str]:
-    modules = pipeline_modules(project.root)
-    if not modules:
-        return [Finding("pipelines/", "no pipeline module (pipelines/*.py)")], "none found"
-    proc = subprocess.run(
-        [sys.executable, "-c", _BUILD_SCRIPT, *modules],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    results = []
-    for line in proc.stdout.splitlines():
+@dataclass
+class OfflineBuild:
+    """Checks 1 and 2 in one child process (`_BUILD_SCRIPT`), started before the others run."""
+
+    project: Any
+    yaml_findings: list[Finding]
+    files: list[tuple[str, str]]
+    modules: list[str]
+    process: Any
+
+    @classmethod
+    def start(cls, project) -> OfflineBuild:
+        findings, files = azure_ml_jobs(project)
+        modules = pipeline_modules(project.root)
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BUILD_SCRIPT],
+            cwd=project.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        try:  # a few hundred bytes: the pipe takes them at once, the child starts importing
+            process.stdin.write(json.dumps({"files": files, "modules": modules}))
+            process.stdin.close()
+        except OSError:
+            pass  # the child died at once; results() reports what it printed
+        process.stdin = None  # written and closed: communicate() only reads
+        return cls(project, findings, files, modules, process)
+
+    def results(self) -> tuple[tuple[list[Finding], str], tuple[list[Finding], str]]:
         try:
-            results.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    findings: list[Finding] = []
-    built = []
-    for result in results:
-        where = f"pipelines/{result['module']}.py"
-        if "error" in result:
-            message = result["error"].splitlines()[-1]
-            findings.append(Finding(where, f"does not build offline: {message}"))
-        elif result.get("built"):
-            steps = result.get("steps")
-            built.append(f"{where} ({', '.join(steps)})" if steps else where)
-    if len(results) < len(modules):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        findings.append(Finding("pipelines/", f"the build stopped: {tail}"))
-    if not findings and not built:
-        findings.append(Finding("pipelines/", "no module defines build_pipeline()"))
-    return findings, ("built " + "; ".join(built)) if built else "not built"
+            out, err = self.process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, err = self.process.communicate()
+        lines = []
+        for line in out.splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        return self._yaml(lines, tail), self._pipelines(lines, tail)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _yaml(self, lines: list[dict], tail: str) -> tuple[list[Finding], str]:
+        findings = list(self.yaml_findings)
+        done = {line["file"]: line for line in lines if "file" in line}
+        for where, name in self.files:
+            line = done.get(where)
+            if line is None:
+                findings.append(Finding(where, f"{name} did not run: {tail}"))
+            elif "error" in line:
+                findings.append(Finding(where, f"{name} failed: {line['error']}"))
+        count = len(self.files) + len(self.yaml_findings)
+        return findings, (f"{count} files loaded" if not findings else f"{count} files")
+
+    def _pipelines(self, lines: list[dict], tail: str) -> tuple[list[Finding], str]:
+        if not self.modules:
+            return [Finding("pipelines/", "no pipeline module (pipelines/*.py)")], "none found"
+        results = [line for line in lines if "module" in line]
+        findings: list[Finding] = []
+        built = []
+        for result in results:
+            where = f"pipelines/{result['module']}.py"
+            if "error" in result:
+                message = result["error"].splitlines()[-1]
+                findings.append(Finding(where, f"does not build offline: {message}"))
+            elif result.get("built"):
+                steps = result.get("steps")
+                built.append(f"{where} ({', '.join(steps)})" if steps else where)
+        if len(results) < len(self.modules):
+            findings.append(Finding("pipelines/", f"the build stopped: {tail}"))
+        if not findings and not built:
+            findings.append(Finding("pipelines/", "no module defines build_pipeline()"))
+        return findings, ("built " + "; ".join(built)) if built else "not built"
 
 
 # --- 3. answers and stacks --------------------------------------------------------------------
+
+
+def _read_every_stack(project) -> None:
+    """Bad input stops the check with one line (exit 2): every stack file, the bootstrap's
+    included, must be readable YAML with unique keys."""
+    from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
+
+    for env in project.stack_names():
+        project.stack(env)
+    bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
+    if bootstrap.is_file() or bootstrap.is_symlink():
+        project.stack(BOOTSTRAP_ENV)
+
 
 
 def check_answers(project) -> tuple[list[Finding], str]:
@@ -366,10 +435,18 @@ def check_plans(project) -> tuple[list[Finding], str]:
     if bootstrap.is_file() and BOOTSTRAP_ENV not in names:
         names.append(BOOTSTRAP_ENV)
     outcomes = preview_many([PreviewRequest(project.root, env) for env in names])
+    custom: dict[str, str] = {}
     for env, outcome in zip(names, outcomes, strict=True):
         if isinstance(outcome, PreviewFailure):
-            findings.append(Finding(outcome.where, f"plan: {outcome.message}"))
+            # A refusal about a shared file (Pulumi.yaml, the policy pack) is listed once.
+            for where, message in outcome.refusals or [(outcome.where, outcome.message)]:
+                finding = Finding(where, f"plan: {message}")
+                if finding not in findings:
+                    findings.append(finding)
             continue
+        for note in outcome.advisories:
+            if note["policy"] == "custom-program":
+                custom[note["resource"]] = note["message"]
         where = outcome.stack_file
         for v in outcome.violations:
             findings.append(
@@ -377,4 +454,7 @@ def check_plans(project) -> tuple[list[Finding], str]:
             )
         if outcome.passed:
             passed.append(env)
-    return findings, f"passes for {', '.join(passed) or 'no stack'}"
+    summary = f"passes for {', '.join(passed) or 'no stack'}"
+    for program, message in custom.items():  # the platform team's review must see this
+        summary += f"\n  ! CUSTOM PROGRAM {program}: {message}"
+    return findings, summary

@@ -74,6 +74,9 @@ def fleet(
             raise UsageError("--merge reads finished reports: --template and --shard do not apply")
         result = fleet_view.merge(paths)
     else:
+        from mlops_blueprint.previews import start_warming
+
+        start_warming()  # the workers' imports overlap with reading the projects
         selected = fleet_view.shard(fleet_view.project_paths(paths), shard)
         result = fleet_view.build(selected, template=template)
     if output_format is Format.json:

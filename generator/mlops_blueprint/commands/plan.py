@@ -69,15 +69,15 @@ def plan(
 ) -> None:
     """Preview environments offline: resources, RBAC matrix, policy verdicts and idle monthly
     cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input."""
+    from mlops_blueprint.previews import run_plans, start_warming
+
+    start_warming()  # the workers' imports start now, the renderer's below meanwhile
     if against is not None:
         _plan_against(project_dir, against, env or [], output_format, as_identity)
         return
-
-    from mlops_blueprint.previews import run_plans
+    from mlops_blueprint import report
 
     plans = run_plans(project_dir, env or [], as_identity=as_identity)
-
-    from mlops_blueprint import report
 
     single = env is not None and len(env) == 1
     if output_format is Format.json:
