@@ -63,7 +63,7 @@ class EnvironmentDiff:
         return bool(
             self.resources_added or self.resources_removed or self.resources_changed
             or self.granted or self.revoked or self.violations_new or self.violations_resolved
-            or self.cost_delta
+            or self.cost_delta or self.custom_program != self.custom_program_before
         )
 
     @property
@@ -74,6 +74,16 @@ class EnvironmentDiff:
     @property
     def passed_before(self) -> bool | None:
         return None if self.before is None else self.before.passed
+
+    @property
+    def custom_program(self) -> str | None:
+        """The declared reason when the new version runs the project's own program: its
+        preview is evidence, not proof, and the reviewer reads the code."""
+        return getattr(self.after, "custom_program", None)
+
+    @property
+    def custom_program_before(self) -> str | None:
+        return getattr(self.before, "custom_program", None)
 
     @property
     def alarms(self) -> list[dict[str, Any]]:
@@ -109,6 +119,8 @@ class EnvironmentDiff:
             "passed": self.passed,
             "passed_before": self.passed_before,
             "before_error": self.before_error,
+            "custom_program": {"before": self.custom_program_before,
+                               "after": self.custom_program},
             "resources": {
                 "added": self.resources_added,
                 "removed": self.resources_removed,

@@ -543,6 +543,11 @@ def diff_to_markdown(diff: PlanDiff) -> str:
         if env.before_error:
             lines += [f"_At `{diff.against.ref}` it could not be previewed "
                       f"({_md(env.before_error)}); everything counts as added._", ""]
+        if env.custom_program:
+            new = " (declared in this change)" if env.custom_program_before is None else ""
+            lines += [f"> ⚠️ **Custom program**{new}: this project runs its own program "
+                      f"({_md(env.custom_program)}); review its code, not only this preview.",
+                      ""]
         for grant in env.alarms:
             lines.append(
                 f"> 🚨 **New in {env.environment}:** {grant.get('principal_type')} "
@@ -628,6 +633,10 @@ def print_diff_tables(diff: PlanDiff) -> None:
         if not env.changed and env.status == "unchanged":
             console.print("no change")
             continue
+        if env.custom_program:
+            console.print(f"[yellow bold]custom program:[/] this project runs its own program "
+                          f"({escape(env.custom_program)}); review its code, not only this "
+                          "preview", markup=True)
         for grant in env.alarms:
             console.print(f"[red bold]NEW IN {env.environment.upper()}:[/] "
                           f"{escape(_grant_line(grant))}", markup=True)

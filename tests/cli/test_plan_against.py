@@ -64,6 +64,8 @@ def test_a_group_granted_a_write_role_in_prod_is_named_and_flagged(diff_json):
     ]
     assert prod["role_assignments"]["revoked"] == []
     assert (prod["passed_before"], prod["passed"]) == (True, False)
+    assert prod["custom_program"] == {"before": None,
+                                      "after": "ops needs to fix prod by hand (PLAT-7)"}
     assert [v["policy"] for v in prod["violations"]["new"]] == ["prod-no-human-write-roles"]
     # the grant lives in prod only: the other environments gained no role
     for env in ("dev", "preprod"):
@@ -79,13 +81,17 @@ def test_a_stack_value_change_shows_the_changed_input_and_nothing_else(diff_json
     [change] = compute["changes"]
     assert change["path"].endswith("scaleSettings.maxNodeCount")
     assert (change["before"], change["after"]) == (2, 4)
-    assert _env(diff_json, "preprod")["status"] == "unchanged"
+    preprod = _env(diff_json, "preprod")  # changed only in that the program is now custom
+    assert preprod["resources"] == {"added": [], "removed": [], "changed": []}
+    assert preprod["custom_program"]["before"] is None and preprod["custom_program"]["after"]
     assert diff_json["against"]["ref"] == "main" and len(diff_json["against"]["commit"]) == 40
 
 
 def test_markdown_for_the_pull_request_comment_shouts_about_the_prod_grant(repo):
     run = blueprint("plan", repo, "--against", "main", "--format", "markdown")
     assert run.exit_code == 1
+    custom = [line for line in run.stdout.splitlines() if line.startswith("> ⚠️ **Custom")]
+    assert custom and all("declared in this change" in line for line in custom)
     alarms = [line for line in run.stdout.splitlines() if line.startswith("> 🚨")]
     assert len(alarms) == 1
     assert "New in prod" in alarms[0] and OPS_GROUP in alarms[0] and "Contributor" in alarms[0]
