@@ -80,6 +80,7 @@ class ProjectStatus:
     stacks: list[StackStatus] = field(default_factory=list)
     placeholders: list[dict[str, str]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    custom_program: str | None = None  # the declared reason when it runs its own program
     root: Path | None = None  # where it was read (not reported)
 
     @property
@@ -101,6 +102,7 @@ class ProjectStatus:
             "stacks": [s.as_json() for s in self.stacks],
             "placeholders": self.placeholders,
             "conflicts": self.conflicts,
+            "custom_program": self.custom_program,
         }
 
     @classmethod
@@ -118,6 +120,7 @@ class ProjectStatus:
             ],
             placeholders=list(data.get("placeholders") or []),
             conflicts=list(data.get("conflicts") or []),
+            custom_program=data.get("custom_program"),
         )
 
 
@@ -155,6 +158,7 @@ class FleetReport:
             "behind": sum(bool(p.template and p.template.behind) for p in readable),
             "with_placeholders": sum(bool(p.placeholders) for p in readable),
             "with_conflicts": sum(bool(p.conflicts) for p in readable),
+            "custom_programs": sum(bool(p.custom_program) for p in readable),
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -420,14 +424,15 @@ def build(paths: Iterable[str], *, template: str | None = None) -> FleetReport:
         template = str(Path(template).expanduser().resolve())
     projects = [inspect(path, template, cache) for path in paths]
     jobs = [(p.root, s.environment) for p in projects if p.root for s in p.stacks]
-    stacks = [s for p in projects if p.root for s in p.stacks]
-    for stack, result in zip(stacks, _preview_all(jobs), strict=True):
+    stacks = [(p, s) for p in projects if p.root for s in p.stacks]
+    for (project, stack), result in zip(stacks, _preview_all(jobs), strict=True):
         if isinstance(result, str):
             stack.error = result
             continue
         from mlops_blueprint import report
 
         plan = report.ordered(result)
+        project.custom_program = project.custom_program or getattr(plan, "custom_program", None)
         stack.violations = plan.violations
         stack.advisories = plan.advisories
         total = plan.monthly_cost_estimate.get("total")

@@ -727,6 +727,8 @@ def fleet_findings(project: ProjectStatus) -> list[str]:
     lines += [f"conflict: {c['file']}" + (f":{c['line']}" if c.get("line") else " (rejected hunk)")
               for c in project.conflicts]
     lines += [f"placeholder: {p['file']} {p['key']}" for p in project.placeholders]
+    if project.custom_program:
+        lines.append(f"custom program: {project.custom_program} (review its code)")
     t = project.template
     if t and t.error:
         lines.append(f"template: {t.error}")
@@ -741,7 +743,8 @@ def _fleet_summary_line(fleet: FleetReport) -> str:
     return (f"{s['projects']} projects ({s['unreadable']} unreadable), {s['stacks']} stacks: "
             f"{s['violating_stacks']} violating, {s['stack_errors']} not previewable; "
             f"{s['behind']} behind the newest template, {s['with_placeholders']} with "
-            f"placeholders, {s['with_conflicts']} with conflicts")
+            f"placeholders, {s['with_conflicts']} with conflicts, {s['custom_programs']} running "
+            "their own program")
 
 
 def print_fleet_table(fleet: FleetReport) -> None:

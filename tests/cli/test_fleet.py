@@ -88,6 +88,8 @@ def test_each_stack_has_its_verdict_and_the_prod_grant_is_named(report):
         "violations"]
     assert violation["policy"] == "prod-no-human-write-roles" and OPS_GROUP in violation["message"]
     assert {s["verdict"] for s in by_name["tidy"]["stacks"]} == {"passes"}
+    assert by_name["old"]["custom_program"] == "ops needs to fix prod by hand (PLAT-7)"
+    assert by_name["tidy"]["custom_program"] is None
     assert by_name["old"]["environments"] == ["dev", "prod"]
 
 
