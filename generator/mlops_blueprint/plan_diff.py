@@ -63,8 +63,8 @@ class EnvironmentDiff:
         return bool(
             self.resources_added or self.resources_removed or self.resources_changed
             or self.granted or self.revoked or self.violations_new or self.violations_resolved
-            or self.cost_delta or self.custom_program != self.custom_program_before
-        )
+            or self.cost_delta
+        )  # a custom program is the project's, not an environment's: shown once, above
 
     @property
     def passed(self) -> bool:

@@ -520,6 +520,11 @@ def diff_to_markdown(diff: PlanDiff) -> str:
     if not any(e.changed or e.status in ("added", "removed") for e in envs):
         summary += " · no change to any environment"
     lines += [summary, ""]
+    custom = next((e for e in envs if e.custom_program), None)
+    if custom:  # project-wide (.cloud/infra/custom-program.yaml): said once
+        new = " (declared in this change)" if custom.custom_program_before is None else ""
+        lines += [f"> ⚠️ **Custom program**{new}: this project runs its own program "
+                  f"({_md(custom.custom_program)}); review its code, not only this preview.", ""]
     lines += _md_table(
         ("environment", "verdict", "resources (+ - ~)", "role assignments (+ -)", "monthly cost"),
         [
@@ -543,11 +548,6 @@ def diff_to_markdown(diff: PlanDiff) -> str:
         if env.before_error:
             lines += [f"_At `{diff.against.ref}` it could not be previewed "
                       f"({_md(env.before_error)}); everything counts as added._", ""]
-        if env.custom_program:
-            new = " (declared in this change)" if env.custom_program_before is None else ""
-            lines += [f"> ⚠️ **Custom program**{new}: this project runs its own program "
-                      f"({_md(env.custom_program)}); review its code, not only this preview.",
-                      ""]
         for grant in env.alarms:
             lines.append(
                 f"> 🚨 **New in {env.environment}:** {grant.get('principal_type')} "
@@ -623,6 +623,10 @@ def print_diff_tables(diff: PlanDiff) -> None:
         console = Console(highlight=False, width=160)
     console.print(f"[bold]{diff.project}[/]: this version against [bold]{diff.against.ref}[/] "
                   f"({diff.against.commit[:12]})", markup=True)
+    custom = next((e.custom_program for e in diff.environments if e.custom_program), None)
+    if custom:
+        console.print(f"[yellow bold]custom program:[/] this project runs its own program "
+                      f"({escape(custom)}); review its code, not only this preview", markup=True)
     for env in diff.environments:
         style = "green" if env.passed else "red"
         console.rule(f"[bold]{env.environment}[/] ({env.kind}) {env.status}: "
@@ -633,10 +637,6 @@ def print_diff_tables(diff: PlanDiff) -> None:
         if not env.changed and env.status == "unchanged":
             console.print("no change")
             continue
-        if env.custom_program:
-            console.print(f"[yellow bold]custom program:[/] this project runs its own program "
-                          f"({escape(env.custom_program)}); review its code, not only this "
-                          "preview", markup=True)
         for grant in env.alarms:
             console.print(f"[red bold]NEW IN {env.environment.upper()}:[/] "
                           f"{escape(_grant_line(grant))}", markup=True)
