@@ -32,7 +32,7 @@ SKIP_DIRS = frozenset({
 })
 MAX_SCANNED_BYTES = 1_000_000
 CONFLICT_START = re.compile(rb"^<{7}(?: |$)", re.MULTILINE)
-DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<ahead>\d+)-g(?P<sha>[0-9a-f]{4,40})$")
+DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<ahead>\d+)-g(?P<sha>[0-9a-f]{4,40})(?:-dirty)?$")
 GIT_TIMEOUT = 30
 
 
@@ -223,6 +223,7 @@ def shard(paths: Sequence[str], spec: str | None) -> list[str]:
 def _git_url(source: str, project_root: Path) -> str:
     """A template source as git understands it: copier's `gh:`/`gl:` shortcuts expanded, a
     relative path taken from the project's folder."""
+    source = source.removeprefix("git+")  # copier's marker for "this is a git URL"
     for prefix, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
         if source.startswith(prefix):
             return host + source[len(prefix):]
@@ -322,6 +323,7 @@ def template_status(
 def _base_tag(version: str, tags: dict[str, str]) -> str | None:
     """The tag a `_commit` is, or is built on: `v1.2.0`; `v1.2.0-3-gabc1234` (copier's
     `git describe` of an untagged commit); a commit sha that a tag points at."""
+    version = version.removesuffix("-dirty")
     if version in tags:
         return version
     match = DESCRIBE.match(version)

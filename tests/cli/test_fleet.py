@@ -155,6 +155,7 @@ def test_an_unreachable_template_source_is_reported_not_fatal(fleet, tmp_path):
     [
         ("v0.2.0", 1, None),
         ("v0.2.0-3-gabc1234", 1, None),  # copier's `git describe` of a commit after v0.2.0
+        ("v0.1.0-1-gabc1234-dirty", 2, None),
         ("{sha}", 1, None),  # the commit v0.2.0 points at
         ("v9.9.9", None, "'v9.9.9' is not a tag of"),
         (None, None, "no _commit"),
