@@ -10,6 +10,7 @@ temporary folder, so the repository (its index, worktrees, refs) is never writte
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import subprocess
 import tarfile
@@ -183,12 +184,19 @@ def checkout(project_root: Path, ref: str) -> Iterator[tuple[Version, Path | Non
     (removed afterwards), or None when the project did not exist there yet."""
     if ref.startswith("-") or not ref.strip():
         raise UsageError(f"--against {ref!r}: not a git ref (a branch, tag or commit)")
-    top = _git_text(project_root, "rev-parse", "--show-toplevel")
-    if top is None:
+    found = _git(project_root, "rev-parse", "--show-toplevel")
+    if found.returncode != 0:
+        reason = found.stderr.decode(errors="replace")
+        if "dubious ownership" in reason:  # git's safe.directory check, common in CI containers
+            raise UsageError(
+                f"git refuses {project_root}: the repository is owned by another user; run "
+                f"`git config --global --add safe.directory {project_root}`"
+            )
         raise UsageError(
             f"{project_root} is not in a git repository: --against compares with a git ref of "
             "the project's history"
         )
+    top = found.stdout.decode().strip()
     prefix = _git_text(project_root, "rev-parse", "--show-prefix") or ""
     commit = _git_text(project_root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if not commit:
@@ -209,8 +217,6 @@ def checkout(project_root: Path, ref: str) -> Iterator[tuple[Version, Path | Non
     with tempfile.TemporaryDirectory(prefix="blueprint-against-") as temp:
         dest = Path(temp) / Path(project_root).name
         dest.mkdir()
-        import io
-
         try:
             with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
                 tar.extractall(dest, filter="data")
