@@ -66,8 +66,13 @@ def serve(conn) -> None:
     """The worker loop: receive a prepared job, send back its plan or failure, until `None`."""
     from mlops_blueprint import previews
 
+    # A program's print() must not end up in `plan --format json`, nor its tracebacks in the
+    # command's one-line errors: what went wrong comes back as the stack's failure.
+    # BLUEPRINT_PREVIEW_DEBUG=1 keeps the worker's stderr for debugging the worker itself.
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # a program's print() must not end up in `plan --format json`
+    os.dup2(devnull, 1)
+    if os.environ.get("BLUEPRINT_PREVIEW_DEBUG") != "1":
+        os.dup2(devnull, 2)
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the worker
     gc.disable()
     done = 0

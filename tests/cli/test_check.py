@@ -76,9 +76,9 @@ def test_answers_and_stacks_must_agree(project_copy):
 
 
 def test_prod_policy_violation_is_a_finding(project_copy):
-    from test_plan import GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD
+    from test_plan import add_ops_grant
 
-    (project_copy / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    add_ops_grant(project_copy)
     run = blueprint("check", project_copy)
     assert run.exit_code == 1
     assert (

@@ -2,7 +2,9 @@
 
 The project is rendered from this checkout; the prod violation is made the way a team would make
 it: by adding a role assignment to the project's own Pulumi program (`.cloud/infra/__main__.py`),
-the only place a project can add resources (the stack config has no key that grants roles).
+the only place a project can add resources (the stack config has no key that grants roles), and
+declaring that it runs its own program (`custom-program.yaml`; undeclared, the edit is refused
+before any preview: tests/cli/test_integrity.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ if pulumi.get_stack() == "prod":
         scope=client.subscription_id.apply(lambda sub: f"/subscriptions/{{sub}}"),
     )
 '''
+
+
+def add_ops_grant(project) -> None:
+    """The team's edit: its own program, declared as such."""
+    (project / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    (project / ".cloud/infra/custom-program.yaml").write_text("reason: the ops group's access\n")
 
 
 def plan_json(*args) -> tuple[int, object]:
@@ -176,7 +184,7 @@ def _grants(assignments):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_plan_agrees_with_an_independent_mock_run(project_copy, stack):
-    (project_copy / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    add_ops_grant(project_copy)
     seen = independent_run(project_copy, stack)
     _, plan = plan_json(project_copy, "--env", stack)
 
@@ -203,7 +211,7 @@ def test_plan_agrees_with_an_independent_mock_run(project_copy, stack):
 
 
 def test_prod_granting_a_group_a_write_role_fails_naming_the_assignment(project_copy):
-    (project_copy / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    add_ops_grant(project_copy)
 
     run = blueprint("plan", project_copy)
     assert run.exit_code == 1
@@ -248,7 +256,7 @@ def test_prod_previewed_as_another_identity_fails(project_copy):
 
 
 def test_mermaid_draws_the_human_write_role(project_copy):
-    (project_copy / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
+    add_ops_grant(project_copy)
     run = blueprint("plan", project_copy, "--env", "prod", "--format", "mermaid")
     assert run.exit_code == 1
     lines = run.stdout.splitlines()
