@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import blueprint, git, load_yaml, render
-from test_plan import OPS_GROUP
-from test_plan_against import grant_ops_group_contributor_in_prod
+from test_plan import OPS_GROUP, add_ops_grant
 
 from mlops_blueprint import fleet_view
 
@@ -38,7 +37,7 @@ def fleet(template_v3, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fleet")
     old = render(root / "old", {"project_name": "Old Churn", "environments": ["dev", "prod"]},
                  src=template_v3, vcs_ref="v0.1.0")
-    grant_ops_group_contributor_in_prod(old)
+    add_ops_grant(old)
 
     tidy = render(root / "tidy", {"project_name": "Tidy Churn", "environments": ["dev", "prod"]},
                   src=template_v3, vcs_ref="v0.1.0")
@@ -88,7 +87,7 @@ def test_each_stack_has_its_verdict_and_the_prod_grant_is_named(report):
         "violations"]
     assert violation["policy"] == "prod-no-human-write-roles" and OPS_GROUP in violation["message"]
     assert {s["verdict"] for s in by_name["tidy"]["stacks"]} == {"passes"}
-    assert by_name["old"]["custom_program"] == "ops needs to fix prod by hand (PLAT-7)"
+    assert by_name["old"]["custom_program"] == "the ops group's access"
     assert by_name["tidy"]["custom_program"] is None
     assert by_name["old"]["environments"] == ["dev", "prod"]
 

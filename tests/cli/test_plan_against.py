@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from cli_helpers import blueprint, git
-from test_plan import GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD, OPS_GROUP
+from test_plan import OPS_GROUP, add_ops_grant
 
 MAX_NODES_DEFAULT = '# {slug}:computeMaxNodes: "2"'
 MAX_NODES_FOUR = '{slug}:computeMaxNodes: "4"'
 
 
-
-def grant_ops_group_contributor_in_prod(project: Path) -> None:
-    """What a team's pull request does to grant a role the blueprint does not: code in the
-    project's own program, declared as a custom program (else plan refuses the project)."""
-    (project / ".cloud/infra/__main__.py").open("a").write(GRANT_OPS_GROUP_CONTRIBUTOR_IN_PROD)
-    (project / ".cloud/infra/custom-program.yaml").write_text(
-        'reason: "ops needs to fix prod by hand (PLAT-7)"\n')
 
 @pytest.fixture(scope="module")
 def repo(fresh_project, tmp_path_factory):
@@ -35,7 +27,7 @@ def repo(fresh_project, tmp_path_factory):
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "New project")
-    grant_ops_group_contributor_in_prod(project)
+    add_ops_grant(project)
     dev = project / ".cloud/infra/Pulumi.dev.yaml"
     slug = git(project, "show", "HEAD:.copier-answers.yml").split("project_slug: ")[1].split()[0]
     text = dev.read_text()
@@ -65,7 +57,7 @@ def test_a_group_granted_a_write_role_in_prod_is_named_and_flagged(diff_json):
     assert prod["role_assignments"]["revoked"] == []
     assert (prod["passed_before"], prod["passed"]) == (True, False)
     assert prod["custom_program"] == {"before": None,
-                                      "after": "ops needs to fix prod by hand (PLAT-7)"}
+                                      "after": "the ops group's access"}
     assert [v["policy"] for v in prod["violations"]["new"]] == ["prod-no-human-write-roles"]
     # the grant lives in prod only: the other environments gained no role
     for env in ("dev", "preprod"):
