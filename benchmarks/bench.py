@@ -335,6 +335,8 @@ def write_results(rows: list[str], repeat: int, load_before: str, *,
         old = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
                if line.startswith("| `")]
         rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
+        NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`); the "
+                     "other rows are kept from the previous run.")
     cpu = platform.processor() or platform.machine()
     load = load_average()
     text = "\n".join([
