@@ -128,16 +128,18 @@ def test_a_list_file_names_the_projects_and_a_violation_exits_1(fleet):
 
 
 def test_all_stacks_of_all_projects_are_previewed_in_one_call(fleet, monkeypatch):
+    from mlops_blueprint import previews
+
     calls = []
-    real = fleet_view._preview_all
+    real = previews.preview_many
 
-    def spy(jobs):
-        calls.append(list(jobs))
-        return real(jobs)
+    def spy(requests, **kwargs):
+        calls.append([(Path(r.project_dir).name, r.environment) for r in requests])
+        return real(requests, **kwargs)
 
-    monkeypatch.setattr(fleet_view, "_preview_all", spy)
+    monkeypatch.setattr(previews, "preview_many", spy)
     result = fleet_view.build([str(fleet["old"]), str(fleet["tidy"])])
-    assert len(calls) == 1 and len(calls[0]) == 4
+    assert calls == [[("old", "dev"), ("old", "prod"), ("tidy", "dev"), ("tidy", "prod")]]
     assert result.exit_code == 1
 
 
