@@ -37,6 +37,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
+#: RESULTS.md keeps everything from this line on (notes, one-off comparisons) when rewritten.
+KEEP_MARKER = "<!-- bench.py keeps what follows -->"
 ENVIRONMENTS = ["dev", "preprod", "prod"]
 #: Lines printed under the table (how the fleet's time grows).
 NOTES: list[str] = []
@@ -79,7 +81,6 @@ def copier_copy(dst: Path) -> float:
 #: repeat, gc mode (default | frozen). Prints {env: [seconds...]} as JSON.
 _IN_PROCESS = r"""
 import gc, json, os, sys, time
-os.environ["BLUEPRINT_PREVIEW_WORKER_COLD"] = "1"
 from mlops_blueprint import preview_worker, previews
 from mlops_blueprint.project import load_project
 project_dir, repeat, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -332,8 +333,9 @@ def write_results(rows: list[str], repeat: int, load_before: str, *,
             return line.split("|")[1].strip()
 
         fresh = {key(r): r for r in rows}
-        old = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
-               if line.startswith("| `")]
+        table = RESULTS.read_text(encoding="utf-8").split(KEEP_MARKER)[0]
+        old = [line for line in table.splitlines()
+               if line.startswith("| ") and not line.startswith("| command |")]
         rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
         NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`); the "
                      "other rows are kept from the previous run.")
@@ -360,7 +362,12 @@ def write_results(rows: list[str], repeat: int, load_before: str, *,
         "",
         *(f"{note}\n" for note in NOTES),
     ])
-    RESULTS.write_text(text, encoding="utf-8")
+    kept = ""
+    if RESULTS.exists():
+        old = RESULTS.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = "\n" + old[old.index(KEEP_MARKER):]
+    RESULTS.write_text(text + kept, encoding="utf-8")
     print(text)
 
 

@@ -244,7 +244,7 @@ def _context():
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mlops_blueprint.preview_worker"])
+        context.set_forkserver_preload(["mlops_blueprint.preview_forkserver"])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -252,6 +252,8 @@ def _context():
 def _worker_main(conn) -> None:
     from mlops_blueprint import preview_worker
 
+    if "mlops_blueprint.preview_forkserver" not in sys.modules:  # spawned, not forked: warm up
+        preview_worker.warm()
     preview_worker.serve(conn)
 
 

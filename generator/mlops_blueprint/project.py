@@ -8,6 +8,7 @@ repeated keys), `packaging` and the naming rules: never pulumi.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,20 +450,28 @@ def blueprint_file(*parts: str) -> Path | None:
 def same_python(path: Path, reference: Path) -> bool:
     """Whether two Python files are the same program: equal syntax trees once docstrings are
     dropped (comments, blank lines and quoting do not count)."""
+    mine = _syntax(path)
+    return mine is not None and mine == _blueprint_syntax(reference)
+
+
+def _syntax(path: Path) -> str | None:
     import ast
 
-    def tree(p: Path) -> str | None:
-        try:
-            module = ast.parse(p.read_bytes())
-        except (OSError, SyntaxError, ValueError):
-            return None
-        for node in ast.walk(module):
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-        return ast.dump(module, annotate_fields=False)
+    try:
+        module = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(module):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(module, annotate_fields=False)
 
-    mine = tree(path)
-    return mine is not None and mine == tree(reference)
+
+@functools.cache
+def _blueprint_syntax(reference: Path) -> str | None:
+    """The blueprint's own files do not change while a command runs (fleet judges hundreds of
+    projects against them)."""
+    return _syntax(reference)

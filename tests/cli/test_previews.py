@@ -97,6 +97,7 @@ def test_the_warm_worker_imported_every_azure_module_a_preview_needs(fresh_proje
     script = (
         "import sys\n"
         "from mlops_blueprint import preview_worker\n"
+        "preview_worker.warm()\n"
         "from blueprint_infra.preview import preview_stack\n"
         "before = set(sys.modules)\n"
         f"infra = {str(fresh_project / INFRA)!r}\n"
