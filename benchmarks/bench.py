@@ -235,7 +235,7 @@ def bench_fleet(template_project: Path, sizes: list[int], repeat: int) -> list[s
     """`blueprint fleet` over growing fleets: the time per stack should stay flat (linear)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = max(1, cores or 1)
-    rows, per_stack = [], []
+    rows, per_stack, cpu_per = [], [], []
     for size in sizes:
         projects = make_fleet(template_project, size)
         print(f"blueprint fleet over {size} projects ...", flush=True)
@@ -244,15 +244,22 @@ def bench_fleet(template_project: Path, sizes: list[int], repeat: int) -> list[s
         cpu = statistics.median(c for _, c in runs)
         stacks = size * len(ENVIRONMENTS)
         per_stack.append(statistics.median(times) / stacks)
+        cpu_per.append(cpu / stacks)
         rows.append(row(
             f"`blueprint fleet` over {size} projects ({stacks} stacks)", times,
             f"{per_stack[-1] * 1000:.0f} ms per stack; {cpu:.0f} CPU s in all, so about "
             f"{cpu / cores:.0f} s on {cores} idle cores"))
     if len(sizes) > 1:
-        growth = ", ".join(f"{sizes[0]}→{size}: ×{per_stack[0] and t / per_stack[0]:.2f}"
-                           for size, t in zip(sizes[1:], per_stack[1:], strict=True))
-        NOTES.append(f"`blueprint fleet` time per stack relative to {sizes[0]} projects "
-                     f"(1.00 = linear, below 1 = fixed costs spread): {growth}.")
+        def growth(values: list[float]) -> str:
+            return ", ".join(f"{sizes[0]}→{size}: ×{values[0] and v / values[0]:.2f}"
+                             for size, v in zip(sizes[1:], values[1:], strict=True))
+
+        NOTES.append(
+            f"How `blueprint fleet` grows, per stack relative to {sizes[0]} projects (1.00 = "
+            f"linear, below 1 = fixed costs spread): CPU {growth(cpu_per)} "
+            f"({', '.join(f'{c * 1000:.0f}' for c in cpu_per)} ms per stack); wall-clock "
+            f"{growth(per_stack)} (the machine's other load moves these)."
+        )
         print(NOTES[-1])
     cpu = cpu_per_stack(make_fleet(template_project, 10))
     NOTES.append(
@@ -337,8 +344,9 @@ def write_results(rows: list[str], repeat: int, load_before: str, *,
         old = [line for line in table.splitlines()
                if line.startswith("| ") and not line.startswith("| command |")]
         rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
-        NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`); the "
-                     "other rows are kept from the previous run.")
+        NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`): the "
+                     "date, repetitions and load above are this run's; the other rows are kept "
+                     "from the previous run.")
     cpu = platform.processor() or platform.machine()
     load = load_average()
     text = "\n".join([
