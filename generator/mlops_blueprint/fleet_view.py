@@ -181,6 +181,9 @@ def _read_list(list_file: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise UsageError(f"cannot read the project list {list_file}: {reason}") from error
+    if text.lstrip().startswith("{"):
+        raise UsageError(f"{list_file} is a JSON document, not a list of project folders "
+                         "(a shard's report? merge reports with --merge)")
     folders = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()

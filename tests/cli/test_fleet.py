@@ -205,6 +205,7 @@ def test_shard_k_of_n_splits_the_sorted_paths_without_overlap():
         (["--merge", "{bad}"], "is not JSON"),
         (["--merge", "{other}"], "is not a `blueprint fleet --format json` report"),
         (["x", "--shard", "3/2"], "--shard '3/2'"),
+        (["{other}"], "merge reports with --merge"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
