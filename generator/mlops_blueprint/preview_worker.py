@@ -50,7 +50,7 @@ def warm() -> None:
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
-        except ImportError:  # a trimmed installation: the preview itself will say what is missing
+        except Exception:  # noqa: BLE001 - the preview that needs it will say what is wrong
             continue
     # Extra modules of the blueprint (guardrails, ...) are found by walking the package.
     for module in [m for n, m in list(sys.modules.items()) if n.startswith("blueprint_infra")]:

@@ -269,19 +269,54 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
                  ) -> dict[int, PreviewOutcome]:
     """Run the jobs on a pool of workers; a worker that dies or overruns `timeout` fails its
     own job only and is replaced."""
-    from multiprocessing.connection import wait
-
     if not jobs:
         return {}
-    context = _context()
-    pending = list(reversed(jobs))
-    outcomes: dict[int, PreviewOutcome] = {}
-    pool: list[_Worker] = []
+    pool = _Pool(jobs, timeout)
+    try:
+        pool.run(min(len(jobs), workers or default_workers()))
+    except (OSError, EOFError, RuntimeError) as error:  # the pool itself could not run
+        for job in jobs:
+            pool.outcomes.setdefault(job.index, PreviewFailure(
+                job.request, job.stack_file,
+                f"the preview workers could not run: {type(error).__name__}: {error}", "crashed"))
+    finally:
+        pool.close()
+    return pool.outcomes
 
-    def start() -> _Worker:
-        parent_end, child_end = context.Pipe()
-        process = context.Process(target=_worker_main, args=(child_end,), daemon=True,
-                                  name="blueprint-preview")
+
+class _Pool:
+    """Workers on pipes: each gets one job at a time; the parent waits on every pipe at once,
+    so it knows exactly which job a dead or overrunning worker was running."""
+
+    def __init__(self, jobs: list[_Job], timeout: float):
+        self.context = _context()
+        self.pending = list(reversed(jobs))
+        self.timeout = timeout
+        self.outcomes: dict[int, PreviewOutcome] = {}
+        self.workers: list[_Worker] = []
+
+    def run(self, size: int) -> None:
+        from multiprocessing.connection import wait
+
+        for _ in range(size):
+            self.dispatch(self.start())
+        while self.workers:
+            busy = [w for w in self.workers if w.job is not None]
+            deadline = min((w.started + self.timeout for w in busy), default=None)
+            wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = wait([w.conn for w in self.workers], timeout=wait_for)
+            for worker in [w for w in self.workers if w.conn in ready]:
+                self.receive(worker)
+            now = time.monotonic()
+            for worker in [w for w in self.workers if w.job is not None]:
+                if now - worker.started >= self.timeout:
+                    self.lost(worker, f"the program did not finish within {self.timeout:g} s",
+                              "timeout")
+
+    def start(self) -> _Worker:
+        parent_end, child_end = self.context.Pipe()
+        process = self.context.Process(target=_worker_main, args=(child_end,), daemon=True,
+                                       name="blueprint-preview")
         # multiprocessing re-runs the command's __main__ (the console script, or pytest) in
         # each worker; a worker needs nothing from it, so it is shown an empty one.
         main = sys.modules["__main__"]
@@ -291,27 +326,56 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
         finally:
             sys.modules["__main__"] = main
         child_end.close()
-        return _Worker(process, parent_end)
+        worker = _Worker(process, parent_end)
+        self.workers.append(worker)
+        return worker
 
-    def dispatch(worker: _Worker) -> None:
-        """Give the worker the next job, or let it go; a worker that cannot take one is dead."""
-        while pending:
-            job = pending.pop()
+    def dispatch(self, worker: _Worker) -> None:
+        """Give the worker the next job, or let it go; one that cannot take it is replaced."""
+        while self.pending:
+            job = self.pending.pop()
             try:
                 worker.conn.send(job)
             except (BrokenPipeError, EOFError, OSError):
-                pending.append(job)
-                retire(worker)
-                worker = start()
-                pool.append(worker)
+                self.pending.append(job)
+                self.retire(worker, kill=True)
+                worker = self.start()
                 continue
             worker.job, worker.started = job, time.monotonic()
             return
-        retire(worker)
+        self.retire(worker)
 
-    def retire(worker: _Worker, *, kill: bool = False) -> None:
-        if worker in pool:
-            pool.remove(worker)
+    def receive(self, worker: _Worker) -> None:
+        try:
+            outcome, keep = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            self.lost(worker, "the program ended the preview process (exit code "
+                      f"{worker.process.exitcode}) instead of registering its resources",
+                      "crashed")
+            return
+        job, worker.job = worker.job, None
+        if job is not None:
+            self.outcomes[job.index] = outcome
+        if keep:
+            self.dispatch(worker)
+        else:  # the worker leaves after a failed program; a fresh fork takes over
+            self.retire(worker)
+            if self.pending:
+                self.dispatch(self.start())
+
+    def lost(self, worker: _Worker, message: str, reason: FailureReason) -> None:
+        job, worker.job = worker.job, None
+        self.retire(worker, kill=True)
+        if job is not None:
+            self.outcomes[job.index] = PreviewFailure(job.request, job.stack_file, message,
+                                                      reason)
+        if self.pending:
+            self.dispatch(self.start())
+
+    def retire(self, worker: _Worker, *, kill: bool = False) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
         try:
             if kill:
                 worker.process.kill()
@@ -322,56 +386,9 @@ def _run_in_pool(jobs: list[_Job], *, workers: int | None, timeout: float
         worker.conn.close()
         worker.process.join(timeout=5)
 
-    def lost(worker: _Worker, message: str, reason: FailureReason) -> None:
-        job = worker.job
-        worker.job = None
-        retire(worker, kill=True)
-        if job is not None:
-            outcomes[job.index] = PreviewFailure(job.request, job.stack_file, message, reason)
-        if pending:
-            replacement = start()
-            pool.append(replacement)
-            dispatch(replacement)
-
-    try:
-        for _ in range(min(len(jobs), workers or default_workers())):
-            worker = start()
-            pool.append(worker)
-            dispatch(worker)
-        while pool:
-            busy = [w for w in pool if w.job is not None]
-            deadline = min((w.started + timeout for w in busy), default=None)
-            wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready = wait([w.conn for w in pool], timeout=wait_for)
-            for worker in [w for w in pool if w.conn in ready]:
-                try:
-                    outcome, keep = worker.conn.recv()
-                except (EOFError, OSError):
-                    worker.process.join(timeout=5)
-                    code = worker.process.exitcode
-                    lost(worker, "the program ended the preview process "
-                         f"(exit code {code}) instead of registering its resources", "crashed")
-                    continue
-                job = worker.job
-                worker.job = None
-                if job is not None:
-                    outcomes[job.index] = outcome
-                if keep:
-                    dispatch(worker)
-                else:  # the worker leaves after a failed program; a fresh fork takes over
-                    retire(worker)
-                    if pending:
-                        replacement = start()
-                        pool.append(replacement)
-                        dispatch(replacement)
-            now = time.monotonic()
-            for worker in [w for w in pool if w.job is not None]:
-                if now - worker.started >= timeout:
-                    lost(worker, f"the program did not finish within {timeout:g} s", "timeout")
-    finally:
-        for worker in list(pool):
-            retire(worker, kill=True)
-    return outcomes
+    def close(self) -> None:
+        for worker in list(self.workers):
+            self.retire(worker, kill=True)
 
 
 def run_plans(

@@ -94,6 +94,25 @@ ATTACKS = [
         "    {'resourceGroupName': 'x'},\n"
         "    opts=pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(\n"
         "        before_create=[hook])))\n")), "hook"),
+    Attack("a command resource that runs a shell during pulumi up", lambda p: program(p, (
+        RUN_BLUEPRINT + "import pulumi\n"
+        "pulumi.CustomResource('command:local:Command', 'grant',\n"
+        "    {'create': 'az role assignment create --role Owner ...'})\n")), "command:local"),
+    Attack("a provider plugin downloaded from elsewhere", lambda p: program(p, (
+        RUN_BLUEPRINT + "import pulumi\n"
+        "pulumi.CustomResource('azure-native:resources:ResourceGroup', 'extra',\n"
+        "    {'resourceGroupName': 'x'}, opts=pulumi.ResourceOptions(\n"
+        "        plugin_download_url='https://plugins.example/azure-native'))\n")),
+        "plugins.example"),
+    Attack("a dynamic provider (Python run by pulumi up)", lambda p: program(p, (
+        RUN_BLUEPRINT + "import pulumi\nfrom pulumi.dynamic import Resource, ResourceProvider\n"
+        "class Grant(ResourceProvider):\n"
+        "    def create(self, props):\n"
+        "        raise RuntimeError('would grant Owner here')\n"
+        "class GrantOwner(Resource):\n"
+        "    def __init__(self, name):\n"
+        "        super().__init__(Grant(), name, {})\n"
+        "GrantOwner('grant')\n")), "dynamic"),
     Attack("a custom __main__.py without a declaration", lambda p: program(
         p, RUN_BLUEPRINT + "print('also this')\n", declare=False), "__main__.py"),
     Attack("a module beside the program shadows the blueprint package", lambda p: (

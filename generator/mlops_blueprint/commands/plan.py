@@ -1,8 +1,10 @@
 """`blueprint plan`: preview environments offline, under Pulumi's mock engine.
 
 For each stack it runs the project's real `.cloud/infra` program with that stack's config (through
-`blueprint_infra.preview.preview_stack`), then reports what a reviewer needs: the resources, who
-gets which role where, the policy verdicts and the idle monthly cost.
+`blueprint_infra.preview.preview_stack`, in a pool of child processes: `previews.run_plans`), then
+reports what a reviewer needs: the resources, who gets which role where, the policy verdicts and
+the idle monthly cost. A project that changes what `pulumi up` would run is refused before any
+preview (`project.program_integrity`); one that declares its own program is previewed and says so.
 """
 
 from __future__ import annotations
