@@ -13,7 +13,12 @@ Measures, each over a few repetitions, as a user runs them (a fresh process ever
 - `blueprint check` of the project,
 - the generated project's local rehearsal (`python pipelines/rehearse.py`: train, gate, register,
   serve with azmlinfsrv, smoke test), first run (no champion) and a run against that champion,
-  in a virtualenv with the project installed (`--project-venv`, created once when missing).
+  in a virtualenv with the project installed (`--project-venv`, created once when missing),
+- `blueprint plan --against HEAD` of that project with one stack value changed,
+- `blueprint fleet` over 10, 50 and 100 projects (three stacks each), and how its time grows.
+
+`--only fleet` runs the last two alone (`--fleet-sizes 10,50` for fewer projects);
+`--skip-rehearsal` leaves the rehearsal out.
 The machine's core count and load average (before and after) are recorded with the figures:
 other work on the machine slows every figure.
 """
@@ -31,12 +36,16 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".bench"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 #: RESULTS.md keeps everything from this line on (notes, one-off comparisons) when rewritten.
 KEEP_MARKER = "<!-- bench.py keeps what follows -->"
 ENVIRONMENTS = ["dev", "preprod", "prod"]
+#: Lines printed under the table (how the fleet's time grows).
+NOTES: list[str] = []
 
 
 def tool(name: str) -> str:
@@ -139,6 +148,156 @@ def row(what: str, times: list[float], note: str = "") -> str:
     )
 
 
+# --- plan --against and fleet -------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = os.environ | {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+                        "GIT_COMMITTER_NAME": "bench",
+                        "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def bench_plan_against(blueprint: str, template_project: Path, repeat: int) -> list[str]:
+    """`plan --against HEAD` (both versions of three stacks) after a change to dev's stack."""
+    project = WORK / "against"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(template_project, project)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "bench")
+    stack = project / ".cloud/infra/Pulumi.dev.yaml"
+    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+    stack.write_text(stack.read_text().replace(f'# {slug}:computeMaxNodes: "2"',
+                                               f'{slug}:computeMaxNodes: "4"'))
+    print("blueprint plan --against HEAD ...", flush=True)
+    times = measure([blueprint, "plan", str(project), "--against", "HEAD", "--format",
+                     "markdown"], repeat)
+    return [row("`blueprint plan --against HEAD --format markdown` (3 environments, both "
+                "versions)", times, "6 previews in one pool")]
+
+
+def make_fleet(template_project: Path, count: int) -> list[Path]:
+    """`count` projects copied from one generated project, each with its own slug (answers,
+    Pulumi project name, stack keys) and every fifth with its prod deployer filled in."""
+    source_slug = yaml.safe_load((template_project / ".copier-answers.yml").read_text())[
+        "project_slug"]
+    fleet = WORK / "fleet"
+    fleet.mkdir(exist_ok=True)
+    projects = []
+    for index in range(count):
+        folder = fleet / f"p{index:03}"
+        projects.append(folder)
+        if folder.exists():
+            continue
+        shutil.copytree(template_project, folder)
+        slug = f"{source_slug}-{index:03}"
+        files = [folder / ".copier-answers.yml", *(folder / ".cloud/infra").rglob("Pulumi*.yaml")]
+        for path in files:
+            path.write_text(path.read_text().replace(source_slug, slug))
+        if index % 5 == 0:
+            prod = folder / ".cloud/infra/Pulumi.prod.yaml"
+            prod.write_text(prod.read_text().replace(
+                f'{slug}:deployerObjectId: "00000000-0000-0000-0000-000000000000"',
+                f'{slug}:deployerObjectId: "9d2b1c3e-5f60-4a7b-8c9d-{index:012}"'))
+    return projects
+
+
+CPU_PER_STACK = """
+import gc, sys, time
+from mlops_blueprint import previews, project as projects
+stacks = [(p, p.stack(e)) for p in map(projects.load_project, sys.argv[1:])
+          for e in p.stack_names()]
+previews.preview(*stacks[0], None)  # warm: imports and the program's first run
+gc.disable()  # as the pool's workers run
+start = time.process_time()
+for project, stack in stacks[1:]:
+    previews.preview(project, stack, None)
+print((time.process_time() - start) / (len(stacks) - 1))
+"""
+
+
+def cpu_per_stack(projects: list[Path]) -> float:
+    """CPU seconds one preview costs in a warm process: what the load of the machine does not
+    change, so the fleet's time on idle cores can be told from a busy machine's figures."""
+    proc = subprocess.run([sys.executable, "-c", CPU_PER_STACK, *map(str, projects)],
+                          capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+FLEET_WITH_CPU = """
+import os, resource, sys, time
+sys.argv = ["blueprint", "fleet", *sys.argv[1:], "--format", "json"]
+start = time.perf_counter()
+from mlops_blueprint.cli import main
+real, sys.stdout = sys.stdout, open(os.devnull, "w")
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+sys.stdout = real
+wall = time.perf_counter() - start
+from multiprocessing import forkserver
+forkserver._forkserver._stop()  # reap the warm process: its workers' CPU then counts here
+used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+print(code, wall, sum(u.ru_utime + u.ru_stime for u in used))
+"""
+
+
+def fleet_run(projects: list[Path]) -> tuple[float, float]:
+    """`blueprint fleet PROJECTS --format json` in a fresh process, as a user runs it: its
+    wall-clock seconds and the CPU seconds of the whole run (the command, the warm process and
+    every worker), which the machine's other load does not change."""
+    proc = subprocess.run([sys.executable, "-c", FLEET_WITH_CPU, *map(str, projects)],
+                          capture_output=True, text=True, check=False)
+    last = (proc.stdout.strip().splitlines() or ["?"])[-1].split()
+    if proc.returncode != 0 or len(last) != 3 or last[0] not in ("0", "1"):
+        raise SystemExit(f"bench: blueprint fleet failed:\n{proc.stdout}\n{proc.stderr}")
+    return float(last[1]), float(last[2])
+
+
+def bench_fleet(template_project: Path, sizes: list[int], repeat: int) -> list[str]:
+    """`blueprint fleet` over growing fleets: the time per stack should stay flat (linear)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(1, cores or 1)
+    rows, per_stack, cpu_per = [], [], []
+    for size in sizes:
+        projects = make_fleet(template_project, size)
+        print(f"blueprint fleet over {size} projects ...", flush=True)
+        runs = [fleet_run(projects) for _ in range(1 if size >= 50 else repeat)]
+        times = [wall for wall, _ in runs]
+        cpu = statistics.median(c for _, c in runs)
+        stacks = size * len(ENVIRONMENTS)
+        per_stack.append(statistics.median(times) / stacks)
+        cpu_per.append(cpu / stacks)
+        rows.append(row(
+            f"`blueprint fleet` over {size} projects ({stacks} stacks)", times,
+            f"{per_stack[-1] * 1000:.0f} ms per stack; {cpu:.0f} CPU s in all, so about "
+            f"{cpu / cores:.0f} s on {cores} idle cores"))
+    if len(sizes) > 1:
+        def growth(values: list[float]) -> str:
+            return ", ".join(f"{sizes[0]}→{size}: ×{values[0] and v / values[0]:.2f}"
+                             for size, v in zip(sizes[1:], values[1:], strict=True))
+
+        NOTES.append(
+            f"How `blueprint fleet` grows, per stack relative to {sizes[0]} projects (1.00 = "
+            f"linear, below 1 = fixed costs spread): CPU {growth(cpu_per)} "
+            f"({', '.join(f'{c * 1000:.0f}' for c in cpu_per)} ms per stack); wall-clock "
+            f"{growth(per_stack)} (the machine's other load moves these)."
+        )
+        print(NOTES[-1])
+    cpu = cpu_per_stack(make_fleet(template_project, 10))
+    NOTES.append(
+        f"One preview costs {cpu * 1000:.0f} ms of CPU in a warm process (garbage collector off, "
+        f"as in the pool's workers). The fleet rows' CPU seconds cover the whole run (the "
+        f"command, the warm process, every worker): divided by the {cores} cores they give the "
+        "time on an idle machine, whatever else the machine was doing while they were measured."
+    )
+    print(NOTES[-1])
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per figure")
@@ -147,13 +306,25 @@ def main() -> int:
         help="virtualenv for the generated project's rehearsal (created when missing)",
     )
     parser.add_argument("--skip-rehearsal", action="store_true", help="skip the rehearsal rows")
+
+    parser.add_argument("--only", choices=["fleet"], help="only plan --against and fleet")
+    parser.add_argument("--fleet-sizes", default="10,50,100",
+                        help="projects per fleet run, comma-separated (default 10,50,100)")
     args = parser.parse_args()
     repeat = max(1, args.repeat)
+    sizes = [int(n) for n in args.fleet_sizes.split(",") if n.strip()]
     os.environ.setdefault("COPIER_SETTINGS_PATH", str(WORK / "no-copier-settings.yml"))
     WORK.mkdir(exist_ok=True)
     blueprint = tool("blueprint")
     rows = []
     load_before = load_average()
+    if args.only == "fleet":
+        print("copier copy ...", flush=True)
+        copier_copy(WORK / "project")
+        rows += bench_plan_against(blueprint, WORK / "project", repeat)
+        rows += bench_fleet(WORK / "project", sizes, repeat)
+        write_results(rows, repeat, load_before, keep_other_rows=True)
+        return 0
 
     print("blueprint --help ...", flush=True)
     rows.append(row("`blueprint --help`", measure([blueprint, "--help"], repeat + 2)))
@@ -187,9 +358,31 @@ def main() -> int:
         print("python pipelines/rehearse.py ...", flush=True)
         rows += rehearsal_rows(project, repeat, args.project_venv)
 
+    rows += bench_plan_against(blueprint, project, repeat)
+    rows += bench_fleet(project, sizes, repeat)
+
     for i in range(repeat):
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
+    write_results(rows, repeat, load_before)
+    return 0
 
+
+def write_results(rows: list[str], repeat: int, load_before: str, *,
+                  keep_other_rows: bool = False) -> None:
+    """Write RESULTS.md; with `keep_other_rows`, rows of earlier runs that this run did not
+    measure stay (a partial run updates its own rows only)."""
+    if keep_other_rows and RESULTS.exists():
+        def key(line: str) -> str:
+            return line.split("|")[1].strip()
+
+        fresh = {key(r): r for r in rows}
+        table = RESULTS.read_text(encoding="utf-8").split(KEEP_MARKER)[0]
+        old = [line for line in table.splitlines()
+               if line.startswith("| ") and not line.startswith("| command |")]
+        rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
+        NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`): the "
+                     "date, repetitions and load above are this run's; the other rows are kept "
+                     "from the previous run.")
     cpu = platform.processor() or platform.machine()
     load = load_average()
     text = "\n".join([
@@ -211,6 +404,7 @@ def main() -> int:
         "|---|---|---|---|---|---|",
         *rows,
         "",
+        *(f"{note}\n" for note in NOTES),
     ])
     kept = ""
     if RESULTS.exists():
@@ -219,7 +413,6 @@ def main() -> int:
             kept = "\n" + old[old.index(KEEP_MARKER):]
     RESULTS.write_text(text + kept, encoding="utf-8")
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from mlops_blueprint.commands import check, new, plan, request_env
+from mlops_blueprint.commands import check, fleet, new, plan, request_env
 
 
 class _OneLineErrors(TyperGroup):
@@ -63,6 +63,7 @@ app.command("new")(new.new)
 app.command("plan")(plan.plan)
 app.command("check")(check.check)
 app.command("request-env")(request_env.request_env)
+app.command("fleet")(fleet.fleet)
 
 
 def main() -> None:

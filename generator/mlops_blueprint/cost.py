@@ -249,7 +249,9 @@ def _firewall(name: str, typ: str, props: Mapping[str, Any]) -> dict[str, Any]:
 def estimate(resources: Sequence[Any], *, location: str) -> CostEstimate:
     """The idle monthly cost of `resources` (see the module docstring), from prices.json."""
     table = price_table()
-    inventory = [_fields(r) for r in resources]
+    # by type and logical name: the estimate (its notes, its float sums) must not depend on the
+    # order in which the program's outputs happened to resolve
+    inventory = sorted((_fields(r) for r in resources), key=lambda f: (f[0], f[1]))
     items: list[dict[str, Any]] = []
     for typ, name, props in inventory:
         if typ == STORAGE_ACCOUNT:

@@ -21,8 +21,8 @@ def params(name):
     return [p for p in ROOT.commands[name].params if p.name != "help"]
 
 
-def test_the_four_commands_exist():
-    assert COMMANDS == ["check", "new", "plan", "request-env"]
+def test_the_five_commands_exist():
+    assert COMMANDS == ["check", "fleet", "new", "plan", "request-env"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -80,7 +80,9 @@ def test_docs_give_the_exit_codes_and_json_keys():
 HEAVY = ("copier", "pulumi", "pulumi_azure_native", "azure.ai.ml", "rich", "yaml")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["plan", "--help"], ["new", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["plan", "--help"], ["new", "--help"], ["fleet", "--help"]]
+)
 def test_help_imports_nothing_heavy(argv):
     script = (
         "import sys\n"

@@ -58,12 +58,25 @@ def plan(
             "configured deployerObjectId.",
         ),
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="REF",
+            help="Compare with the project at this git ref (e.g. origin/main): per environment, "
+            "resources added, removed and changed, roles granted and revoked, policy verdicts "
+            "and the cost delta. Formats: table, json, markdown.",
+        ),
+    ] = None,
 ) -> None:
     """Preview environments offline: resources, RBAC matrix, policy verdicts and idle monthly
     cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input."""
     from mlops_blueprint.previews import run_plans, start_warming
 
     start_warming()  # the workers' imports start now, the renderer's below meanwhile
+    if against is not None:
+        _plan_against(project_dir, against, env or [], output_format, as_identity)
+        return
     from mlops_blueprint import report
 
     plans = run_plans(project_dir, env or [], as_identity=as_identity)
@@ -78,4 +91,26 @@ def plan(
     else:
         report.print_tables(plans)
     if not all(p.passed for p in plans):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _plan_against(
+    project_dir: Path, ref: str, envs: list[str], output_format: Format, as_identity: str | None
+) -> None:
+    """`plan --against REF`: what the change from REF to the project on disk does."""
+    from mlops_blueprint.errors import UsageError
+
+    if output_format is Format.mermaid:
+        raise UsageError("--against shows a change as table, json or markdown, not mermaid")
+    from mlops_blueprint import report
+    from mlops_blueprint.plan_diff import plan_against
+
+    diff = plan_against(project_dir, ref, envs, as_identity=as_identity)
+    if output_format is Format.json:
+        print(report.diff_to_json(diff))
+    elif output_format is Format.markdown:
+        print(report.diff_to_markdown(diff))
+    else:
+        report.print_diff_tables(diff)
+    if not diff.passed:
         raise typer.Exit(EXIT_FAILED)
