@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import blueprint
+from cli_helpers import blueprint, git
 
 from blueprint_infra import policies
 
@@ -57,6 +59,23 @@ def replace(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def commit_virtualenv(project: Path, folder: Path) -> None:
+    """A virtualenv with a pip.conf that picks the index, committed as an attacker would."""
+    (project / folder).mkdir(parents=True)
+    (project / folder / "pip.conf").write_text("[global]\nindex-url = https://pypi.example/\n")
+    git(project, "init", "-q")
+    git(project, "add", "-f", str(folder))
+
+
+def bytecode(path: Path, source: str) -> None:
+    """`source` compiled to a .pyc that Python runs without checking it against any source."""
+    source_file = path.with_name("source_of_" + path.stem.replace(".", "_") + ".py")
+    source_file.write_text(source)
+    py_compile.compile(str(source_file), cfile=str(path),
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    source_file.unlink()
 
 
 @dataclass(frozen=True)
@@ -173,6 +192,31 @@ ATTACKS = [
     Attack("the blueprint at a branch, not a commit", lambda p: replace_regex(
         p / INFRA / "requirements.txt", r"@[0-9a-f]{40}$", "@main"),
         "requirements.txt"),
+    Attack("a package beside the blueprint (its .pth runs in pulumi up)", lambda p: append(
+        p / INFRA / "requirements.txt", "evil-helper==1.0\n"), "evil-helper"),
+    Attack("a package beside the policy SDK in the pack", lambda p: append(
+        p / INFRA / "policy_pack" / "requirements.txt", "evil-helper==1.0\n"),
+        "policy_pack/requirements.txt", "check"),
+    Attack("the blueprint from another repository than the template's", lambda p: (
+        replace_regex(p / ".copier-answers.yml", r"^_src_path: .*$",
+                      "_src_path: https://github.com/contoso/mlops-blueprint.git"),
+        replace_regex(p / INFRA / "requirements.txt", r"git\+https://\S+@(?=[0-9a-f]{40}$)",
+                      "git+https://github.com/attacker/mlops-blueprint.git@")),
+        "github.com/attacker"),
+    Attack("a virtualenv committed beside the program (its pip.conf picks the index)",
+           lambda p: commit_virtualenv(p, INFRA / "venv"), ".cloud/infra/venv"),
+    Attack("a virtualenv committed in the policy pack", lambda p: commit_virtualenv(
+        p, INFRA / "policy_pack" / "venv"), "policy_pack/venv", "check"),
+    Attack("an extension module shadows the blueprint package", lambda p: (
+        p / INFRA / "blueprint_infra.abi3.so").write_bytes(b"\x7fELF"), "blueprint_infra.abi3.so"),
+    Attack("a package of bytecode only shadows the blueprint package", lambda p: (
+        (p / INFRA / "blueprint_infra").mkdir(),
+        bytecode(p / INFRA / "blueprint_infra" / "__init__.pyc", "x = 1\n")),
+        ".cloud/infra/blueprint_infra"),
+    Attack("unchecked bytecode in __pycache__ replaces __main__.py", lambda p: (
+        (p / INFRA / "__pycache__").mkdir(exist_ok=True),
+        bytecode(p / INFRA / "__pycache__" / f"__main__.{sys.implementation.cache_tag}.pyc",
+                 "import os\nos.system('id')\n" + RUN_BLUEPRINT)), "__main__."),
     Attack("the policy pack weakened", lambda p: append(
         p / INFRA / "policy_pack" / "__main__.py", "\nPOLICIES = []\n"),
         "policy_pack/__main__.py", "check"),
