@@ -42,6 +42,16 @@ ON_MAIN = "github.ref == 'refs/heads/main'"
 ADO_ON_MAIN = "eq(variables['Build.SourceBranch'], 'refs/heads/main')"
 ADO_NOT_PR = "ne(variables['Build.Reason'], 'PullRequest')"
 PINNED_BLUEPRINT = re.compile(r"^mlops-blueprint\s*@\s*git\+\S+@[0-9a-f]{40}$")
+#: Where pip takes packages from, set in a CI file: an index, a link page, a config file.
+OTHER_PACKAGE_SOURCE = re.compile(
+    r"PIP_INDEX_URL|PIP_FIND_LINKS|PIP_CONFIG_FILE|UV_(DEFAULT_|EXTRA_)?INDEX(_URL)?|"
+    r"--index-url|--find-links|\bpip3?\b.*\s-[if]\s|\bpip3?\s+config\b|pip\.conf",
+    re.IGNORECASE)
+#: Stack config given on the command line or to pulumi/actions instead of the stack file.
+PULUMI_CONFIG_OVERRIDE = re.compile(
+    r"\bpulumi\b[^|;&]*\s(-c|--config|--config-file|--config-path)([\s=]|$)|"
+    r"\bpulumi\s+config\s+(set|set-all|cp|rm)\b|PULUMI_CONFIG\b|^config-map:",
+    re.IGNORECASE)
 PIPED_TO_SHELL = re.compile(r"\|\s*(sudo\s+)?(ba|z)?sh\b")
 WRITING_COMMANDS = {"up", "destroy", "refresh", "import"}
 CONNECTION_INPUTS = ("azureSubscription", "connectedServiceNameARM",
@@ -51,13 +61,47 @@ Finding = tuple[str, str]  # (file relative to the project, message)
 
 
 def _requires(condition: object, term: str) -> bool:
-    """True when `condition` requires `term`: the term is there and nothing can bypass it (no
-    `||`, `!` or `or(`/`not(`/`xor(` around it). A condition that needs an alternative path is
-    judged as not requiring anything."""
+    """True when `condition` requires `term`: nothing can bypass it (no `||`, `!` or
+    `or(`/`not(`/`xor(` anywhere), and on GitHub the term is one of the conditions joined by
+    `&&` at the top level, word for word (so `term == false`, or the term inside a string
+    literal, is not it). A condition that needs an alternative path requires nothing."""
     text = " ".join(str(condition or "").split())
     if re.search(r"\|\||!(?!=)|\b(or|not|xor)\(", text, re.IGNORECASE):
         return False
+    if term.startswith("github."):
+        text = text.strip()
+        if text.startswith("${{") and text.endswith("}}"):
+            text = text[3:-2].strip()
+        return term in _conjuncts(text)
     return term in text
+
+
+def _conjuncts(expression: str) -> list[str]:
+    """The operands of the top-level `&&`s of a GitHub expression (outside parentheses and
+    '...' strings, where '' is a quote), each stripped of enclosing parentheses."""
+    parts, depth, quoted, start, i = [], 0, False, 0, 0
+    while i < len(expression):
+        char = expression[i]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and expression.startswith("&&", i):
+            parts.append(expression[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(expression[start:])
+    out = []
+    for part in parts:
+        part = part.strip()
+        while part.startswith("(") and part.endswith(")") and _conjuncts(part[1:-1]) == [
+                part[1:-1].strip()] and part.count("(") == part.count(")"):
+            part = part[1:-1].strip()
+        out.append(part)
+    return out
 
 
 def _kind(environment: str) -> str:
@@ -112,6 +156,12 @@ def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
             continue
         if "extra-index-url" in code.lower() or "PIP_EXTRA_INDEX_URL" in code:
             yield where, f"`{code}`: never install from an extra package index"
+        elif OTHER_PACKAGE_SOURCE.search(code):
+            yield where, (f"`{code}`: chooses where pip installs from (the blueprint's "
+                          "dependencies run in `pulumi up`); the repository never sets an index")
+        if PULUMI_CONFIG_OVERRIDE.search(code):
+            yield where, (f"`{code}`: sets stack config outside the stack files, which `pulumi "
+                          "up` would use and no review or preview sees")
         if PIPED_TO_SHELL.search(code):
             yield where, f"`{code}`: a download piped into a shell; install a pinned, verified file"
 
@@ -124,14 +174,15 @@ def _github(root: Path) -> list[Finding]:
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
         findings += _ci_text_findings(path, root)
         text = path.read_text(encoding="utf-8", errors="replace")
-        if re.search(r"\$\{\{[^}]*\bsecrets\.", text):
+        if re.search(r"\$\{\{[^}]*\bsecrets\b", text):
             findings.append((str(path.relative_to(root)),
                              "uses a secret: Azure sign-in is OIDC only, the project keeps none"))
+    findings += _action_findings(root)
     for name, workflow in workflows(root).items():
         where = f".github/workflows/{name}"
         findings += [(where, m) for m in _workflow_findings(workflow)]
-        if is_reusable(workflow):
-            continue
+        if is_reusable(workflow) and set(triggers(workflow)) == {"workflow_call"}:
+            continue  # judged where it is called, with the caller's inputs
         unsafe_triggers = {"pull_request_target", "workflow_run"} & set(triggers(workflow))
         for job_name, caller in workflow["jobs"].items():
             runs = called_jobs(root, caller) if "uses" in caller else [caller]
@@ -144,7 +195,11 @@ def _github(root: Path) -> list[Finding]:
 #: Files whose owner decides who may do what in Azure and what runs with the deploy identities.
 OWNED_PATHS = (".github/workflows/infra.yml", ".github/workflows/pulumi-up.yml",
                ".github/scripts/protect_environments.py", ".github/CODEOWNERS",
-               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml")
+               ".github/actions/deploy/action.yml",
+               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml",
+               ".cloud/infra/Pulumi.yaml", ".cloud/infra/requirements.txt",
+               ".cloud/infra/custom-program.yaml", ".cloud/infra/policy_pack/__main__.py",
+               ".cloud/infra/bootstrap/__main__.py", ".cloud/infra/bootstrap/Pulumi.platform.yaml")
 
 
 def _codeowners_match(pattern: str, path: str) -> bool:
@@ -178,6 +233,30 @@ def _codeowners(root: Path, team: str) -> Iterator[Finding]:
             yield where, f"{owned} is owned by {owner}, not {team} alone (the last match wins)"
 
 
+def _unpinned(uses: str) -> bool:
+    return bool(uses) and not uses.startswith("./") and not SHA_PIN.match(uses) and not (
+        uses.startswith("docker://") and "@sha256:" in uses)
+
+
+def _action_findings(root: Path) -> Iterator[Finding]:
+    """Composite actions kept in the repository: the actions their steps use are pinned too."""
+    import yaml
+
+    folder = root / ".github"
+    for path in sorted([*folder.rglob("action.yml"), *folder.rglob("action.yaml")]):
+        where = str(path.relative_to(root))
+        try:
+            action = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError:
+            yield where, "not readable YAML"
+            continue
+        runs = action.get("runs") if isinstance(action, dict) else None
+        for step in (runs or {}).get("steps") or [] if isinstance(runs, dict) else []:
+            uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+            if _unpinned(uses):
+                yield where, f"`{uses}` is not pinned by a full commit SHA"
+
+
 def _workflow_findings(workflow: dict) -> Iterator[str]:
     if workflow.get("permissions") == "write-all":
         yield "permissions: write-all"
@@ -190,8 +269,7 @@ def _workflow_findings(workflow: dict) -> Iterator[str]:
             yield f"{job_name}: passes secrets to a reusable workflow"
         for step in job.get("steps") or []:
             uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
-            if uses and not uses.startswith("./") and not SHA_PIN.match(uses) and not (
-                    uses.startswith("docker://") and "@sha256:" in uses):
+            if _unpinned(uses):
                 yield f"{job_name}: `{uses}` is not pinned by a full commit SHA"
         for step in steps_using(job, "actions/checkout"):
             if (step.get("with") or {}).get("persist-credentials") is not False:
@@ -199,6 +277,9 @@ def _workflow_findings(workflow: dict) -> Iterator[str]:
         for step in steps_using(job, "pulumi/actions"):
             if not (step.get("with") or {}).get("pulumi-version"):
                 yield f"{job_name}: pulumi/actions without a pinned `pulumi-version`"
+            if (step.get("with") or {}).get("config-map"):
+                yield (f"{job_name}: pulumi/actions with `config-map`: stack config outside "
+                       "the stack files, which no review or preview sees")
 
 
 def _job_path_findings(caller: dict, job: dict, unsafe_triggers: set[str]) -> Iterator[str]:
