@@ -177,6 +177,16 @@ ATTACKS = [
     Attack("a stack file imports a Pulumi ESC environment", lambda p: append(
         p / INFRA / "Pulumi.prod.yaml", "environment:\n  - team/prod-overrides\n"),
         "environment:"),
+    # --- the bootstrap's stack: whom the deploy identities trust --------------------------------
+    Attack("the bootstrap trusts another repository", lambda p: replace_regex(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", r'(:repository: )"[^"]*"',
+        r'\1"attacker/churn"'), "repository is 'attacker/churn'", "check"),
+    Attack("the bootstrap trusts another CI provider", lambda p: replace(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", 'ciProvider: "github"',
+        'ciProvider: "azure-devops"'), "ciProvider is 'azure-devops'", "check"),
+    Attack("the bootstrap creates identities for other environments", lambda p: replace(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", '    - "prod"\n',
+        '    - "prod"\n    - "prod2"\n'), "environments is", "check"),
     # --- what pulumi installs and the rules it is judged by -----------------------------------
     Attack("requirements from another index", lambda p: append(
         p / INFRA / "requirements.txt", "--extra-index-url https://pypi.example/simple\n"),
