@@ -1276,6 +1276,13 @@ def _own_scope(scope: str, identity: _Identity) -> str | None:
     or shared AKS cluster), or None when it is not its own environment's."""
     text = scope.lower().rstrip("/")
     env = (identity.environment or "").lower()
+    slug = (identity.slug or "").lower()
+    # Inside another environment's group nothing is this identity's: a "shared" registry or
+    # cluster, a state container or key there would be a right in that environment.
+    inside = re.search(r"/resourcegroups/([^/]+)", text)
+    if inside and inside.group(1).startswith(f"rg-{slug}-") and inside.group(1) not in (
+            f"rg-{slug}-{env}", f"rg-{slug}-platform"):
+        return None
     if "/containers/" in text:
         return "state" if text.endswith(f"/containers/{STATE_CONTAINER_PREFIX}{env}") else None
     if "/keys/" in text:

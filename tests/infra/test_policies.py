@@ -1131,6 +1131,13 @@ def test_bootstrap_no_identity_at_subscription_scope(boot, scope):
     ("preview", "Key Vault Crypto User", KEYS + "prod"),  # decrypts prod secrets
     ("preview", "Key Vault Crypto User", KEYS.split("/keys/")[0]),
     ("preview", "Storage Blob Data Reader", STATE.split("/blobServices")[0]),
+    # a "shared" registry or cluster (sharedRegistryId, aksClusterId) inside prod's group
+    ("dev", "Role Based Access Control Administrator", env_rg("prod")
+     + "/providers/Microsoft.MachineLearningServices/registries/mlr-x"),
+    ("dev", "Role Based Access Control Administrator", env_rg("prod")
+     + "/providers/Microsoft.ContainerService/managedClusters/aks"),
+    ("preprod", "Role Based Access Control Administrator", env_rg("prod").upper()
+     + "/providers/Microsoft.ContainerService/managedClusters/aks"),
 ])
 def test_bootstrap_identities_hold_rights_on_their_own_environment_only(boot, key, role, scope):
     extra = grant("ServicePrincipal", role, principal=boot_principal(key), name="extra",
