@@ -52,6 +52,8 @@ PULUMI_CONFIG_OVERRIDE = re.compile(
     r"\bpulumi\b[^|;&]*\s(-c|--config|--config-file|--config-path)([\s=]|$)|"
     r"\bpulumi\s+config\s+(set|set-all|cp|rm)\b|PULUMI_CONFIG\b|^config-map:",
     re.IGNORECASE)
+#: An Azure DevOps template or `extends:` from another repository (`file.yml@alias`).
+REMOTE_TEMPLATE = re.compile(r"\btemplate:\s*['\"]?[^\s'\"#]+@[\w.-]+")
 PIPED_TO_SHELL = re.compile(r"\|\s*(sudo\s+)?(ba|z)?sh\b")
 WRITING_COMMANDS = {"up", "destroy", "refresh", "import"}
 CONNECTION_INPUTS = ("azureSubscription", "connectedServiceNameARM",
@@ -323,11 +325,36 @@ def _connections(job: dict) -> set[str]:
     return found
 
 
+def _stacks_named(script: str) -> list[str]:
+    """The stacks a shell script names to pulumi (`--stack X`, `--stack=X`, `-s X`,
+    `pulumi stack select X`) and the state containers it logs in to (`pulumi-state-X`)."""
+    found = []
+    for command in re.split(r"[\n|;&]+", script):
+        words = command.replace("=", " ").split()
+        if "pulumi" not in words:
+            continue
+        words = words[words.index("pulumi"):]
+        for i, word in enumerate(words[:-1]):
+            if word in ("--stack", "-s"):
+                found.append(words[i + 1])
+        if words[1:3] == ["stack", "select"]:
+            rest = words[3:]
+            found += [w for i, w in enumerate(rest) if not w.startswith("-") and not (
+                i and rest[i - 1] in ("--secrets-provider", "--stack", "-s"))]
+    found += re.findall(r"pulumi-state-([a-z0-9]+)", script)
+    return [s.strip("'\"").rsplit("/", 1)[-1] for s in found]
+
+
 def _azure_devops(root: Path, slug: str) -> list[Finding]:
     findings: list[Finding] = []
     folder = root / ".ado"
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
         findings += _ci_text_findings(path, root)
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if REMOTE_TEMPLATE.search(line.split(" #", 1)[0]):
+                findings.append((str(path.relative_to(root)), (
+                    f"`{line.strip()}`: a template from another repository, which this check "
+                    "cannot read; keep the pipeline's templates in .ado/")))
     preview = f"{slug}-preview"
     for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
         where = str(path.relative_to(root))
@@ -340,10 +367,17 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
                         == "true":
                     findings.append((where, f"{name}: checkout with persistCredentials: true"))
             for connection in sorted(_connections(job)):
+                if re.search(r"\$[({\[]", connection):
+                    findings.append((where, (
+                        f"{name}: service connection {connection!r} is named by an expression; "
+                        "name it literally, so the check (and a reviewer) can tell whose "
+                        "identity the job uses")))
+                    continue
+                connection = connection.strip().lower()
                 if connection == preview:
                     for step in job_steps(job):
                         script = str((step.get("inputs") or {}).get("inlineScript", ""))
-                        for stack in re.findall(r"pulumi \w+ --stack (\S+)", script):
+                        for stack in _stacks_named(script):
                             if _kind(stack) == "prod":
                                 findings.append((where, f"{name}: the preview connection "
                                                         f"touches prod stack {stack!r}"))
@@ -353,11 +387,11 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
                         f"{name}: uses service connection {connection!r} but its condition does "
                         f"not restrict it to main outside pull requests (`{ADO_ON_MAIN}` and "
                         f"`{ADO_NOT_PR}`)")))
-                env = connection.removeprefix(f"{slug}-")
-                if connection.startswith(f"{slug}-") and _kind(env) == "prod":
+                env = connection.removeprefix(f"{slug.lower()}-")
+                if connection.startswith(f"{slug.lower()}-") and _kind(env) == "prod":
                     bound = job.get("environment")
                     bound = bound.get("name") if isinstance(bound, dict) else bound
-                    if "deployment" not in job or str(bound) != connection:
+                    if "deployment" not in job or str(bound).strip().lower() != connection:
                         findings.append((where, (
                             f"{name}: uses prod's service connection {connection!r} outside a "
                             f"deployment job of environment {connection!r}")))

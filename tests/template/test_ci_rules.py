@@ -205,6 +205,39 @@ ADO_EDITS = {
                   "piped into a shell"),
     "checkout keeps credentials": (".ado/ci.yml", 'persistCredentials: "false"',
                                    'persistCredentials: "true"', "persistCredentials"),
+    # service connection names compare case-insensitively; an expression hides which one
+    "prod connection in capitals in a plain job": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("customer-churn-prod", "CUSTOMER-CHURN-PROD")
+        + "\n  - template: templates/pulumi-preview.yml", "outside a deployment job"),
+    "connection named by a variable": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("azureSubscription: customer-churn-prod",
+                               "azureSubscription: $(connection)")
+        + "\n  - template: templates/pulumi-preview.yml", "named by an expression"),
+    "connection named by a template expression": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("azureSubscription: customer-churn-prod",
+                               "azureSubscription: ${{ variables.connection }}")
+        + "\n  - template: templates/pulumi-preview.yml", "named by an expression"),
+    "a template from another repository": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        "\n  - template: stages.yml@attacker\n  - template: templates/pulumi-preview.yml",
+        "stages.yml@attacker"),
+    "extends a template from another repository": (
+        ".ado/ci.yml", "\ntrigger:", "\nextends:\n  template: pipeline.yml@attacker\ntrigger:",
+        "another repository"),
+    "preview connection selects prod with -s": (
+        ".ado/templates/pulumi-preview.yml",
+        "pulumi preview --stack ${{ parameters.environment }}", "pulumi preview -s prod",
+        "touches prod stack"),
+    "preview connection selects prod with stack select": (
+        ".ado/templates/pulumi-preview.yml",
+        "pulumi preview --stack ${{ parameters.environment }}",
+        "pulumi stack select prod && pulumi preview", "touches prod stack"),
+    "preview connection logs in to prod's state": (
+        ".ado/templates/pulumi-preview.yml", "pulumi-state-${{ parameters.environment }}",
+        "pulumi-state-prod", "touches prod stack"),
 }
 
 
