@@ -245,7 +245,8 @@ def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], st
     program_dir = stack.program_dir
     template_dir = "bootstrap" if program_dir != project.infra_dir else ""
     refusals += _project_file(project, program_dir / "Pulumi.yaml", PROJECT_KEYS)
-    refusals += _stack_file_keys(project, stack)
+    refusals += _stack_file_keys(project, stack, custom)
+    refusals += _links(project, program_dir)
     refusals += _requirements(project, program_dir / "requirements.txt")
     refusals += _committed_environment(project, program_dir)
     differs = _program_differs(project, program_dir, template_dir)
@@ -310,16 +311,62 @@ def _project_file(project: Project, path: Path, allowed: set[str]) -> list[Refus
     return refusals
 
 
-def _stack_file_keys(project: Project, stack: Stack) -> list[Refusal]:
-    data = load_yaml(stack.config_file, "stack file", project._rel(stack.config_file)) or {}
+def _stack_file_keys(project: Project, stack: Stack, custom: str | None = None
+                     ) -> list[Refusal]:
+    where = project._rel(stack.config_file)
+    data = load_yaml(stack.config_file, "stack file", where) or {}
     extra = sorted(set(data) - STACK_FILE_KEYS, key=str) if isinstance(data, dict) else []
-    return [
-        Refusal(project._rel(stack.config_file),
-                f"sets {key}:, which the blueprint never writes"
+    refusals = [
+        Refusal(where, f"sets {key}:, which the blueprint never writes"
                 + (" (it imports Pulumi ESC values that `pulumi up` would use and no preview "
                    "sees)" if key == "environment" else "") + "; keep to config:")
         for key in extra
     ]
+    # Config of other namespaces configures Pulumi or the providers, not the program:
+    # `azure-native:metadataHost` or `environment` send the deploy identity's token to another
+    # endpoint, `subscriptionId` deploys elsewhere, `pulumi:disable-default-providers` ...
+    namespace = project.pulumi_project if stack.program_dir == project.infra_dir else (
+        f"{project.slug}-bootstrap")
+    for key, value in stack.config.items():
+        key = str(key)
+        if not key.startswith(f"{namespace}:") and key not in ALLOWED_OTHER_CONFIG:
+            refusals.append(Refusal(where, f"sets {key}: the blueprint's stacks set only "
+                                    f"{namespace}:<key> and {', '.join(ALLOWED_OTHER_CONFIG)} "
+                                    "(other namespaces configure Pulumi or the Azure provider: "
+                                    "another endpoint, subscription or credential)"))
+        elif isinstance(value, dict) and custom is None:
+            refusals.append(Refusal(where, f"{key} is a {', '.join(map(str, value))} value; the "
+                                    "blueprint reads plain values only, and no preview can read "
+                                    "an encrypted one"))
+    return refusals
+
+
+#: Config outside the program's namespace that a blueprint stack may set.
+ALLOWED_OTHER_CONFIG = ("azure-native:location",)
+
+
+def _links(project: Project, program_dir: Path) -> list[Refusal]:
+    """Symbolic links in the program folder (or the folder itself, or `.cloud`, a link): what
+    they point to lives elsewhere in the repository, where CODEOWNERS may give it to others."""
+    refusals = []
+    chain = [project.root / INFRA_DIR.parent, project.root / INFRA_DIR]
+    if program_dir != project.infra_dir:
+        chain.append(project.root / INFRA_DIR / program_dir.name)
+    for folder in chain:
+        if folder.is_symlink():
+            refusals.append(Refusal(project._rel(folder), "is a symbolic link: the program's "
+                                    "files must live at this path, which CODEOWNERS gives to "
+                                    "the platform team"))
+    folders = [program_dir] + ([program_dir / POLICY_PACK_DIR] if program_dir
+                                == project.infra_dir else [])
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_symlink():
+                    refusals.append(Refusal(project._rel(path), "is a symbolic link: keep the "
+                                            "file itself here, where CODEOWNERS gives it to "
+                                            "the platform team"))
+    return refusals
 
 
 def _requirements(project: Project, path: Path) -> list[Refusal]:

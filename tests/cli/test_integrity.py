@@ -69,6 +69,13 @@ def commit_virtualenv(project: Path, folder: Path) -> None:
     git(project, "add", "-f", str(folder))
 
 
+def link_into_code(project: Path, name: str) -> None:
+    """Move a program file into code/ (owned by the data scientists) and link it back."""
+    moved = project / "code" / name.replace("/", "-")
+    shutil.move(project / INFRA / name, moved)
+    os.symlink(os.path.relpath(moved, (project / INFRA / name).parent), project / INFRA / name)
+
+
 def bytecode(path: Path, source: str) -> None:
     """`source` compiled to a .pyc that Python runs without checking it against any source."""
     source_file = path.with_name("source_of_" + path.stem.replace(".", "_") + ".py")
@@ -177,6 +184,35 @@ ATTACKS = [
     Attack("a stack file imports a Pulumi ESC environment", lambda p: append(
         p / INFRA / "Pulumi.prod.yaml", "environment:\n  - team/prod-overrides\n"),
         "environment:"),
+    # --- provider and engine config the program never reads -----------------------------------
+    Attack("the provider's metadata host (where the deploy token goes)", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml", '  azure-native:metadataHost: "arm.example"\n'),
+        "azure-native:metadataHost"),
+    Attack("the provider's subscription", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml",
+        '  azure-native:subscriptionId: "11111111-1111-1111-1111-111111111111"\n'),
+        "azure-native:subscriptionId"),
+    Attack("the engine's default providers", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml", '  pulumi:disable-default-providers: ["*"]\n'),
+        "pulumi:disable-default-providers"),
+    Attack("the bootstrap's provider config", lambda p: append(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml",
+        '  azure-native:auxiliaryTenantIds: ["11111111-1111-1111-1111-111111111111"]\n'),
+        "azure-native:auxiliaryTenantIds", "check"),
+    Attack("a setting as an encrypted value no preview can read", lambda p: replace(
+        p / INFRA / "Pulumi.prod.yaml", f'{SLUG}:publicNetworkAccess: "Disabled"',
+        f"{SLUG}:publicNetworkAccess:\n    secure: AAABAKZ1bm55"), "secure value"),
+    # --- symbolic links: the file lives where CODEOWNERS gives it to others ------------------
+    Attack("__main__.py a link into code/", lambda p: link_into_code(p, "__main__.py"),
+           "__main__.py: is a symbolic link"),
+    Attack("a stack file a link into code/", lambda p: link_into_code(p, "Pulumi.prod.yaml"),
+           "Pulumi.prod.yaml: is a symbolic link"),
+    Attack("the policy pack's program a link into code/", lambda p: link_into_code(
+        p, "policy_pack/__main__.py"), "policy_pack/__main__.py: plan: is a symbolic link",
+        "check"),
+    Attack(".cloud/infra a link into code/", lambda p: (
+        shutil.move(p / INFRA, p / "code" / "infra"),
+        os.symlink("../code/infra", p / INFRA)), ".cloud/infra: is a symbolic link"),
     # --- the bootstrap's stack: whom the deploy identities trust --------------------------------
     Attack("the bootstrap trusts another repository", lambda p: replace_regex(
         p / INFRA / "bootstrap" / "Pulumi.platform.yaml", r'(:repository: )"[^"]*"',
