@@ -1133,6 +1133,10 @@ def check_prod_no_access_side_doors(
 _KNOWN_PACKAGES = frozenset({"azure-native", "pulumi"})
 
 
+#: Inputs an explicit azure-native provider may set in prod and the bootstrap.
+_PROVIDER_INPUTS = frozenset({"location", "version"})
+
+
 def check_prod_known_providers(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
@@ -1147,6 +1151,17 @@ def check_prod_known_providers(
         package = r.type.split(":", 1)[0]
         provider = r.type.split(":")[-1] if r.type.startswith("pulumi:providers:") else None
         if package in _KNOWN_PACKAGES and provider in (None, "azure-native"):
+            if provider:
+                overrides = sorted(k for k, v in r.properties.items()
+                                   if k not in _PROVIDER_INPUTS and v not in (None, "", [], {})
+                                   and not (k == "environment" and v == "public"))
+                if overrides:
+                    yield r.name, (
+                        f"azure-native provider '{r.name}' sets {', '.join(overrides)} in "
+                        f"{'the bootstrap' if context.bootstrap else 'prod'}: another endpoint "
+                        "(metadataHost, environment) receives the deploy identity's token, "
+                        "another subscription, tenant or credential acts outside what these "
+                        "policies judge. Fix: use the default provider (location only).")
             continue
         yield r.name, (
             f"'{r.name}' is a {r.type} resource in "

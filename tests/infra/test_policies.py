@@ -894,6 +894,25 @@ def test_components_and_the_azure_native_provider_are_known():
     assert found(ok, ctx("prod")) == []
 
 
+@pytest.mark.parametrize("inputs", [
+    {"metadataHost": "arm.example"},  # the deploy identity's token goes to another endpoint
+    {"environment": "usgovernment"},
+    {"subscriptionId": "11111111-1111-1111-1111-111111111111"},
+    {"auxiliaryTenantIds": ["11111111-1111-1111-1111-111111111111"]},
+    {"clientId": "11111111-1111-1111-1111-111111111111", "useOidc": True},
+], ids=lambda inputs: "-".join(inputs))
+@pytest.mark.parametrize("env", ["prod", "bootstrap"])
+def test_an_azure_native_provider_with_its_own_settings_fails_in_prod(inputs, env):
+    provider = Resource("pulumi:providers:azure-native", "other",
+                        {"location": "westeurope", "environment": "public", **inputs})
+    context = BOOT if env == "bootstrap" else ctx("prod")
+    verdicts = found([provider], context)
+    assert [(v.policy, v.resource) for v in verdicts] == [("prod-known-providers", "other")]
+    assert all(key in verdicts[0].message for key in inputs if key != "environment"
+               or inputs[key] != "public")
+    assert found([provider], ctx("dev")) == []
+
+
 def test_versioned_type_tokens_are_judged_like_current_ones():
     admin = dataclasses.replace(grant("Group", "Owner"),
                                 type="azure-native:authorization/v20220401:RoleAssignment")
