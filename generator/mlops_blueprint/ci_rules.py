@@ -201,7 +201,8 @@ OWNED_PATHS = (".github/workflows/infra.yml", ".github/workflows/pulumi-up.yml",
                ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml",
                ".cloud/infra/Pulumi.yaml", ".cloud/infra/requirements.txt",
                ".cloud/infra/custom-program.yaml", ".cloud/infra/policy_pack/__main__.py",
-               ".cloud/infra/bootstrap/__main__.py", ".cloud/infra/bootstrap/Pulumi.platform.yaml")
+               ".cloud/infra/bootstrap/__main__.py", ".cloud/infra/bootstrap/Pulumi.platform.yaml",
+               ".copier-answers.yml")
 
 
 def _codeowners_match(pattern: str, path: str) -> bool:

@@ -130,6 +130,9 @@ GITHUB_EDITS = {
         ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
         "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/bootstrap/ "
         "@my-org/data-science", "bootstrap/Pulumi.platform.yaml is owned by"),
+    "CODEOWNERS without the answers": (
+        ".github/CODEOWNERS", "/.copier-answers.yml @my-org/platform-team\n", "",
+        ".copier-answers.yml is owned by nobody"),
     "CODEOWNERS catch-all": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
                              "/.github/CODEOWNERS @my-org/platform-team\n* @my-org/everyone",
                              "owned by @my-org/everyone"),
