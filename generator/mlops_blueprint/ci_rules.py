@@ -260,12 +260,37 @@ def _action_findings(root: Path) -> Iterator[Finding]:
                 yield where, f"`{uses}` is not pinned by a full commit SHA"
 
 
+#: Expressions a pull request's author writes (title, body, branch name, commit messages...):
+#: inside a `run:` script GitHub pastes them in before the shell reads it.
+UNTRUSTED_EXPRESSION = re.compile(
+    r"\$\{\{[^}]*\b(github\.head_ref|github\.event\.(pull_request|issue|comment|review|"
+    r"review_comment|head_commit|commits|discussion|pages|workflow_run)\b(?!\.number\b)"
+    r"(?!\.(base|head)\.sha\b))[^}]*\}\}")
+#: Triggers a pull request's author controls the code of.
+PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review",
+                         "pull_request_review_comment"}
+
+
 def _workflow_findings(workflow: dict) -> Iterator[str]:
     if workflow.get("permissions") == "write-all":
         yield "permissions: write-all"
+    from_pull_requests = bool(PULL_REQUEST_TRIGGERS & set(triggers(workflow)))
     for job_name, job in workflow["jobs"].items():
         if not isinstance(job, dict):
             continue
+        runs_on = job.get("runs-on")
+        labels = runs_on.get("labels") if isinstance(runs_on, dict) else runs_on
+        labels = labels if isinstance(labels, list) else [labels]
+        if from_pull_requests and ("self-hosted" in [str(x).lower() for x in labels] or (
+                isinstance(runs_on, dict) and runs_on.get("group"))):
+            yield (f"{job_name}: a pull request's code runs on a self-hosted runner, where it "
+                   "can stay and wait for the next deployment's token; use GitHub-hosted runners "
+                   "for pull requests")
+        for step in job.get("steps") or []:
+            script = str(step.get("run", "")) if isinstance(step, dict) else ""
+            for match in UNTRUSTED_EXPRESSION.finditer(script):
+                yield (f"{job_name}: `{match.group(0)}` in a run script: its text is pasted "
+                       "into the shell (script injection); pass it through env: instead")
         if job.get("permissions") == "write-all":
             yield f"{job_name}: permissions: write-all"
         if job.get("secrets") is not None:

@@ -130,6 +130,16 @@ GITHUB_EDITS = {
         ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
         "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/bootstrap/ "
         "@my-org/data-science", "bootstrap/Pulumi.platform.yaml is owned by"),
+    # a pull request's code left on a runner the prod deployment later uses
+    "pull request job on a self-hosted runner": (
+        ".github/workflows/infra.yml",
+        "    name: policy check and plan (offline)\n    runs-on: ubuntu-latest",
+        "    name: policy check and plan (offline)\n    runs-on: [self-hosted, linux]",
+        "self-hosted runner"),
+    "pull request title pasted into a script": (
+        ".github/workflows/infra.yml", "        run: |\n          printf '%s\\n' \"$PLAN\"",
+        "        run: |\n          echo \"${{ github.event.pull_request.title }}\"\n"
+        "          printf '%s\\n' \"$PLAN\"", "script injection"),
     "CODEOWNERS without the answers": (
         ".github/CODEOWNERS", "/.copier-answers.yml @my-org/platform-team\n", "",
         ".copier-answers.yml is owned by nobody"),
