@@ -184,6 +184,14 @@ ATTACKS = [
     Attack("a stack file imports a Pulumi ESC environment", lambda p: append(
         p / INFRA / "Pulumi.prod.yaml", "environment:\n  - team/prod-overrides\n"),
         "environment:"),
+    Attack("the dev stack grants a human Contributor on prod's group", lambda p: program(p, (
+        RUN_BLUEPRINT + "import pulumi\nimport pulumi_azure_native as azn\n"
+        "if pulumi.get_stack() == 'dev':\n"
+        "    azn.authorization.RoleAssignment('in-prod',\n"
+        "        principal_id='44444444-4444-4444-4444-444444444444', principal_type='User',\n"
+        "        role_definition_id='b24988ac-6180-42a0-ab88-20f7382dd24c',\n"
+        f"        scope='/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+        f"rg-{SLUG}-prod')\n")), "grants-in-own-environment", "check"),
     # --- provider and engine config the program never reads -----------------------------------
     Attack("the provider's metadata host (where the deploy token goes)", lambda p: append(
         p / INFRA / "Pulumi.prod.yaml", '  azure-native:metadataHost: "arm.example"\n'),

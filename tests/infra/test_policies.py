@@ -146,6 +146,7 @@ def role_assignment(name, principal_type, role, *, principal=HUMAN_GROUP, assign
 def environment(env: str) -> list[Resource]:
     """A compliant environment, shaped like the one the program creates."""
     names = naming.environment_names(SLUG, env, TENANT)
+    own = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{names.resource_group}"
 
     def build():
         rg = resources.ResourceGroup("rg", resource_group_name=names.resource_group,
@@ -169,7 +170,7 @@ def environment(env: str) -> list[Resource]:
         created = [rg, log, appi, container, identity, lock, storage_account(env), key_vault(env),
                    container_registry(env), workspace(env), cluster(env), kubernetes_compute(env),
                    role_assignment("deployer-contributor", "ServicePrincipal", "Contributor",
-                                   principal=DEPLOYER)]
+                                   principal=DEPLOYER, scope=own)]
         if env == "prod":
             created.append(role_assignment("readers-reader", "Group", "Reader"))
             created.append(role_assignment("mlw-kv-admin", "ServicePrincipal",
@@ -177,7 +178,7 @@ def environment(env: str) -> list[Resource]:
                                            principal=WORKSPACE_PRINCIPAL))
         else:
             created.append(role_assignment("ds-data-scientist", "Group",
-                                           "AzureML Data Scientist"))
+                                           "AzureML Data Scientist", scope=own))
         return created
 
     recorded = record(build)
@@ -591,6 +592,9 @@ def test_a_thoroughly_wrong_prod_stack_trips_every_mandatory_policy(prod_env):
             cluster("prod", min_nodes=1, local_auth_off=False, public_ip=True,
                     ssh="Enabled"),
             role_assignment("ds-grant", "Group", "AzureML Data Scientist"),
+            resources.ResourceGroup("prod-rg", resource_group_name=f"rg-{SLUG}-prod"),
+            role_assignment("in-dev", "ServicePrincipal", "Reader", principal=DEPLOYER,
+                            scope=env_rg("dev")),
             role_assignment("deployer-rbac-admin", "ServicePrincipal",
                             "Role Based Access Control Administrator", principal=DEPLOYER),
             authorization.RoleDefinition(
@@ -1391,3 +1395,22 @@ def test_a_workspace_principal_id_written_into_the_inputs_allows_nobody(prod_env
     stranger = grant("ServicePrincipal", principal=STRANGER_SP)
     verdicts = policies.evaluate([*prod_env, forged, stranger], ctx("prod"))
     assert ("prod-no-human-write-roles", "grant") in {(v.policy, v.resource) for v in verdicts}
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("preprod", "prod"),
+                                            ("dev", "preprod"), ("prod", "dev")])
+@pytest.mark.parametrize("principal_type", ["User", "ServicePrincipal"])
+def test_a_stack_grants_nothing_in_another_environments_group(env, other, principal_type):
+    """A dev stack's grant on prod's group is a right in prod, whoever holds it."""
+    stack = environment(env)
+    elsewhere = grant(principal_type, "Contributor", principal=DEPLOYER, name="elsewhere",
+                      scope=env_rg(other).upper() if other == "prod" else env_rg(other))
+    verdicts = found(with_(stack, elsewhere), ctx(env), "grants-in-own-environment")
+    assert [v.resource for v in verdicts] == ["elsewhere"]
+    assert f"rg-{SLUG}-{other}" in verdicts[0].message
+    assert found(stack, ctx(env), "grants-in-own-environment") == []
+    inside = grant(principal_type, "Reader", principal=DEPLOYER, name="inside",
+                   scope=env_rg(env) + "/providers/Microsoft.Storage/storageAccounts/st")
+    platform = grant(principal_type, "Reader", principal=DEPLOYER, name="platform",
+                     scope=env_rg("platform"))
+    assert found(with_(stack, inside, platform), ctx(env), "grants-in-own-environment") == []
