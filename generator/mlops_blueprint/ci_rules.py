@@ -185,7 +185,7 @@ def _github(root: Path) -> list[Finding]:
         findings += [(where, m) for m in _workflow_findings(workflow)]
         if is_reusable(workflow) and set(triggers(workflow)) == {"workflow_call"}:
             continue  # judged where it is called, with the caller's inputs
-        unsafe_triggers = {"pull_request_target", "workflow_run"} & set(triggers(workflow))
+        unsafe_triggers = MAIN_REF_TRIGGERS & set(triggers(workflow))
         for job_name, caller in workflow["jobs"].items():
             runs = called_jobs(root, caller) if "uses" in caller else [caller]
             for job in runs:
@@ -266,6 +266,11 @@ UNTRUSTED_EXPRESSION = re.compile(
     r"\$\{\{[^}]*\b(github\.head_ref|github\.event\.(pull_request|issue|comment|review|"
     r"review_comment|head_commit|commits|discussion|pages|workflow_run)\b(?!\.number\b)"
     r"(?!\.(base|head)\.sha\b))[^}]*\}\}")
+#: Triggers that run main's workflow with main's ref for an event someone without write access
+#: can cause (a fork's pull request, a comment, an issue): `github.ref` is main, so the main-only
+#: condition holds, and the job can check out and run the pull request's code.
+MAIN_REF_TRIGGERS = {"pull_request_target", "workflow_run", "issue_comment", "issues",
+                     "discussion", "discussion_comment"}
 #: Triggers a pull request's author controls the code of.
 PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review",
                          "pull_request_review_comment"}

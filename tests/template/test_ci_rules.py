@@ -130,6 +130,10 @@ GITHUB_EDITS = {
         ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
         "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/bootstrap/ "
         "@my-org/data-science", "bootstrap/Pulumi.platform.yaml is owned by"),
+    # issue_comment runs main's workflow with main's ref, for a comment anyone can write
+    "deployment on an issue comment": (
+        ".github/workflows/infra.yml", "  workflow_dispatch:\n",
+        "  workflow_dispatch:\n  issue_comment:\n    types: [created]\n", "issue_comment"),
     # a pull request's code left on a runner the prod deployment later uses
     "pull request job on a self-hosted runner": (
         ".github/workflows/infra.yml",
