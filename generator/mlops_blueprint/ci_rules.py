@@ -47,6 +47,12 @@ OTHER_PACKAGE_SOURCE = re.compile(
     r"PIP_INDEX_URL|PIP_FIND_LINKS|PIP_CONFIG_FILE|UV_(DEFAULT_|EXTRA_)?INDEX(_URL)?|"
     r"--index-url|--find-links|\bpip3?\b.*\s-[if]\s|\bpip3?\s+config\b|pip\.conf",
     re.IGNORECASE)
+#: Environment variables of the Azure provider (and Azure SDKs) a pipeline file may set; others
+#: (ARM_METADATA_HOSTNAME, ARM_ENVIRONMENT, ARM_OIDC_REQUEST_URL, ARM_CLIENT_SECRET,
+#: AZURE_AUTHORITY_HOST...) choose where the token is asked for or sent.
+ARM_VARIABLE = re.compile(r"\b(ARM_[A-Z_]+|AZURE_AUTHORITY_HOST|AZURE_FEDERATED_TOKEN_FILE)\b")
+ARM_VARIABLES_ALLOWED = frozenset({"ARM_USE_OIDC", "ARM_CLIENT_ID", "ARM_TENANT_ID",
+                                   "ARM_SUBSCRIPTION_ID", "ARM_OIDC_TOKEN"})
 #: Stack config given on the command line or to pulumi/actions instead of the stack file.
 PULUMI_CONFIG_OVERRIDE = re.compile(
     r"\bpulumi\b[^|;&]*\s(-c|--config|--config-file|--config-path)([\s=]|$)|"
@@ -161,6 +167,11 @@ def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
         elif OTHER_PACKAGE_SOURCE.search(code):
             yield where, (f"`{code}`: chooses where pip installs from (the blueprint's "
                           "dependencies run in `pulumi up`); the repository never sets an index")
+        for variable in sorted(set(ARM_VARIABLE.findall(code)) - ARM_VARIABLES_ALLOWED):
+            yield where, (f"`{code}`: sets {variable}, which points the Azure provider or "
+                          "Pulumi at another endpoint, tenant or credential (the deploy "
+                          "identity's token would go there); the pipelines set only "
+                          f"{', '.join(sorted(ARM_VARIABLES_ALLOWED))}")
         if PULUMI_CONFIG_OVERRIDE.search(code):
             yield where, (f"`{code}`: sets stack config outside the stack files, which `pulumi "
                           "up` would use and no review or preview sees")

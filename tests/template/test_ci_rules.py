@@ -130,6 +130,15 @@ GITHUB_EDITS = {
         ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
         "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/bootstrap/ "
         "@my-org/data-science", "bootstrap/Pulumi.platform.yaml is owned by"),
+    # the provider asks for (or sends) the OIDC token where these point
+    "provider metadata host from the environment": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      ARM_METADATA_HOSTNAME: arm.example\n',
+        "ARM_METADATA_HOSTNAME"),
+    "OIDC request URL from the environment": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      ARM_OIDC_REQUEST_URL: https://tokens.example\n',
+        "ARM_OIDC_REQUEST_URL"),
     # issue_comment runs main's workflow with main's ref, for a comment anyone can write
     "deployment on an issue comment": (
         ".github/workflows/infra.yml", "  workflow_dispatch:\n",
@@ -217,6 +226,9 @@ ADO_EDITS = {
     "cloud preview of prod": (
         ".ado/infra.yml", "      environment: dev\n", "      environment: prod\n",
         "is not one of"),
+    "provider environment in a script": (
+        ".ado/templates/pulumi-up.yml", "export ARM_USE_OIDC=true",
+        "export ARM_ENVIRONMENT=usgovernment ARM_USE_OIDC=true", "ARM_ENVIRONMENT"),
     "curl | sh": (".ado/templates/install-pulumi.yml", "echo \"${expected}  ${archive}\"",
                   "curl -fsSL https://get.pulumi.com | sh\n      echo \"${expected}  ${archive}\"",
                   "piped into a shell"),
