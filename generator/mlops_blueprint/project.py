@@ -373,6 +373,7 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
     """A requirements file may only name packages from the feed the pipeline configures: no
     index, link, editable, include or URL lines; mlops-blueprint pinned with ==."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     where = project._rel(path)
     if not path.is_file():
@@ -412,8 +413,13 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
             refusals.append(Refusal(where, f"line {number}: {requirement!r} is not a package "
                                     "requirement (a path or URL installs code from elsewhere)"))
             continue
-        is_blueprint = parsed.name.lower().replace("_", "-") == "mlops-blueprint"
-        if is_blueprint:
+        is_blueprint = canonicalize_name(parsed.name) == "mlops-blueprint"
+        if is_blueprint and (parsed.marker is not None or parsed.url is None):
+            refusals.append(Refusal(where, f"line {number}: {requirement!r}: mlops-blueprint is "
+                                    "required once, without an environment marker, as a git "
+                                    "commit (a marker lets pip skip the pin for another line)"))
+            pinned = False
+        elif is_blueprint:
             # The platform team's git repository at one commit: no index is ever asked for the
             # name, so a same-named package on a public index cannot replace it.
             pinned = bool(parsed.url and _PINNED_GIT_URL.fullmatch(parsed.url))

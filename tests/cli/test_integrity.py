@@ -243,6 +243,11 @@ ATTACKS = [
         p / INFRA / "requirements.txt", "mlops-blueprint @ git+",
         "mlops-blueprint==0.2.0\n# was "),
         "requirements.txt"),
+    Attack("the blueprint from an index under another spelling, the pin skipped by a marker",
+           lambda p: replace_regex(
+               p / INFRA / "requirements.txt", r"^(mlops-blueprint @ git\+\S+)$",
+               'MLOps.Blueprint==9.9 ; python_version >= "3"\n\\1 ; python_version < "3"'),
+           "requirements.txt"),
     Attack("the blueprint at a branch, not a commit", lambda p: replace_regex(
         p / INFRA / "requirements.txt", r"@[0-9a-f]{40}$", "@main"),
         "requirements.txt"),
