@@ -85,7 +85,8 @@ def called_jobs(project: Path, caller: dict) -> list[dict]:
 
 def steps_using(job: dict, action: str) -> list[dict]:
     return [s for s in job.get("steps") or []
-            if isinstance(s, dict) and str(s.get("uses", "")).split("@")[0] == action]
+            if isinstance(s, dict)
+            and str(s.get("uses", "")).split("@")[0].lower() == action.lower()]
 
 
 def environment_name(job: dict) -> str | None:

@@ -42,6 +42,24 @@ ON_MAIN = "github.ref == 'refs/heads/main'"
 ADO_ON_MAIN = "eq(variables['Build.SourceBranch'], 'refs/heads/main')"
 ADO_NOT_PR = "ne(variables['Build.Reason'], 'PullRequest')"
 PINNED_BLUEPRINT = re.compile(r"^mlops-blueprint\s*@\s*git\+\S+@[0-9a-f]{40}$")
+#: Where pip takes packages from, set in a CI file: an index, a link page, a config file.
+OTHER_PACKAGE_SOURCE = re.compile(
+    r"PIP_INDEX_URL|PIP_FIND_LINKS|PIP_CONFIG_FILE|UV_(DEFAULT_|EXTRA_)?INDEX(_URL)?|"
+    r"--index-url|--find-links|\bpip3?\b.*\s-[if]\s|\bpip3?\s+config\b|pip\.conf",
+    re.IGNORECASE)
+#: Environment variables of the Azure provider (and Azure SDKs) a pipeline file may set; others
+#: (ARM_METADATA_HOSTNAME, ARM_ENVIRONMENT, ARM_OIDC_REQUEST_URL, ARM_CLIENT_SECRET,
+#: AZURE_AUTHORITY_HOST...) choose where the token is asked for or sent.
+ARM_VARIABLE = re.compile(r"\b(ARM_[A-Z_]+|AZURE_AUTHORITY_HOST|AZURE_FEDERATED_TOKEN_FILE)\b")
+ARM_VARIABLES_ALLOWED = frozenset({"ARM_USE_OIDC", "ARM_CLIENT_ID", "ARM_TENANT_ID",
+                                   "ARM_SUBSCRIPTION_ID", "ARM_OIDC_TOKEN"})
+#: Stack config given on the command line or to pulumi/actions instead of the stack file.
+PULUMI_CONFIG_OVERRIDE = re.compile(
+    r"\bpulumi\b[^|;&]*\s(-c|--config|--config-file|--config-path)([\s=]|$)|"
+    r"\bpulumi\s+config\s+(set|set-all|cp|rm)\b|PULUMI_CONFIG\b|^config-map:",
+    re.IGNORECASE)
+#: An Azure DevOps template or `extends:` from another repository (`file.yml@alias`).
+REMOTE_TEMPLATE = re.compile(r"\btemplate:\s*['\"]?[^\s'\"#]+@[\w.-]+")
 PIPED_TO_SHELL = re.compile(r"\|\s*(sudo\s+)?(ba|z)?sh\b")
 WRITING_COMMANDS = {"up", "destroy", "refresh", "import"}
 CONNECTION_INPUTS = ("azureSubscription", "connectedServiceNameARM",
@@ -51,13 +69,47 @@ Finding = tuple[str, str]  # (file relative to the project, message)
 
 
 def _requires(condition: object, term: str) -> bool:
-    """True when `condition` requires `term`: the term is there and nothing can bypass it (no
-    `||`, `!` or `or(`/`not(`/`xor(` around it). A condition that needs an alternative path is
-    judged as not requiring anything."""
+    """True when `condition` requires `term`: nothing can bypass it (no `||`, `!` or
+    `or(`/`not(`/`xor(` anywhere), and on GitHub the term is one of the conditions joined by
+    `&&` at the top level, word for word (so `term == false`, or the term inside a string
+    literal, is not it). A condition that needs an alternative path requires nothing."""
     text = " ".join(str(condition or "").split())
     if re.search(r"\|\||!(?!=)|\b(or|not|xor)\(", text, re.IGNORECASE):
         return False
+    if term.startswith("github."):
+        text = text.strip()
+        if text.startswith("${{") and text.endswith("}}"):
+            text = text[3:-2].strip()
+        return term in _conjuncts(text)
     return term in text
+
+
+def _conjuncts(expression: str) -> list[str]:
+    """The operands of the top-level `&&`s of a GitHub expression (outside parentheses and
+    '...' strings, where '' is a quote), each stripped of enclosing parentheses."""
+    parts, depth, quoted, start, i = [], 0, False, 0, 0
+    while i < len(expression):
+        char = expression[i]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and expression.startswith("&&", i):
+            parts.append(expression[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(expression[start:])
+    out = []
+    for part in parts:
+        part = part.strip()
+        while part.startswith("(") and part.endswith(")") and _conjuncts(part[1:-1]) == [
+                part[1:-1].strip()] and part.count("(") == part.count(")"):
+            part = part[1:-1].strip()
+        out.append(part)
+    return out
 
 
 def _kind(environment: str) -> str:
@@ -112,6 +164,17 @@ def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
             continue
         if "extra-index-url" in code.lower() or "PIP_EXTRA_INDEX_URL" in code:
             yield where, f"`{code}`: never install from an extra package index"
+        elif OTHER_PACKAGE_SOURCE.search(code):
+            yield where, (f"`{code}`: chooses where pip installs from (the blueprint's "
+                          "dependencies run in `pulumi up`); the repository never sets an index")
+        for variable in sorted(set(ARM_VARIABLE.findall(code)) - ARM_VARIABLES_ALLOWED):
+            yield where, (f"`{code}`: sets {variable}, which points the Azure provider or "
+                          "Pulumi at another endpoint, tenant or credential (the deploy "
+                          "identity's token would go there); the pipelines set only "
+                          f"{', '.join(sorted(ARM_VARIABLES_ALLOWED))}")
+        if PULUMI_CONFIG_OVERRIDE.search(code):
+            yield where, (f"`{code}`: sets stack config outside the stack files, which `pulumi "
+                          "up` would use and no review or preview sees")
         if PIPED_TO_SHELL.search(code):
             yield where, f"`{code}`: a download piped into a shell; install a pinned, verified file"
 
@@ -124,15 +187,16 @@ def _github(root: Path) -> list[Finding]:
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
         findings += _ci_text_findings(path, root)
         text = path.read_text(encoding="utf-8", errors="replace")
-        if re.search(r"\$\{\{[^}]*\bsecrets\.", text):
+        if re.search(r"\$\{\{[^}]*\bsecrets\b", text):
             findings.append((str(path.relative_to(root)),
                              "uses a secret: Azure sign-in is OIDC only, the project keeps none"))
+    findings += _action_findings(root)
     for name, workflow in workflows(root).items():
         where = f".github/workflows/{name}"
         findings += [(where, m) for m in _workflow_findings(workflow)]
-        if is_reusable(workflow):
-            continue
-        unsafe_triggers = {"pull_request_target", "workflow_run"} & set(triggers(workflow))
+        if is_reusable(workflow) and set(triggers(workflow)) == {"workflow_call"}:
+            continue  # judged where it is called, with the caller's inputs
+        unsafe_triggers = MAIN_REF_TRIGGERS & set(triggers(workflow))
         for job_name, caller in workflow["jobs"].items():
             runs = called_jobs(root, caller) if "uses" in caller else [caller]
             for job in runs:
@@ -144,7 +208,12 @@ def _github(root: Path) -> list[Finding]:
 #: Files whose owner decides who may do what in Azure and what runs with the deploy identities.
 OWNED_PATHS = (".github/workflows/infra.yml", ".github/workflows/pulumi-up.yml",
                ".github/scripts/protect_environments.py", ".github/CODEOWNERS",
-               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml")
+               ".github/actions/deploy/action.yml",
+               ".cloud/infra/__main__.py", ".cloud/infra/Pulumi.prod.yaml",
+               ".cloud/infra/Pulumi.yaml", ".cloud/infra/requirements.txt",
+               ".cloud/infra/custom-program.yaml", ".cloud/infra/policy_pack/__main__.py",
+               ".cloud/infra/bootstrap/__main__.py", ".cloud/infra/bootstrap/Pulumi.platform.yaml",
+               ".copier-answers.yml")
 
 
 def _codeowners_match(pattern: str, path: str) -> bool:
@@ -178,20 +247,73 @@ def _codeowners(root: Path, team: str) -> Iterator[Finding]:
             yield where, f"{owned} is owned by {owner}, not {team} alone (the last match wins)"
 
 
+def _unpinned(uses: str) -> bool:
+    return bool(uses) and not uses.startswith("./") and not SHA_PIN.match(uses) and not (
+        uses.startswith("docker://") and "@sha256:" in uses)
+
+
+def _action_findings(root: Path) -> Iterator[Finding]:
+    """Composite actions kept in the repository: the actions their steps use are pinned too."""
+    import yaml
+
+    folder = root / ".github"
+    for path in sorted([*folder.rglob("action.yml"), *folder.rglob("action.yaml")]):
+        where = str(path.relative_to(root))
+        try:
+            action = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError:
+            yield where, "not readable YAML"
+            continue
+        runs = action.get("runs") if isinstance(action, dict) else None
+        for step in (runs or {}).get("steps") or [] if isinstance(runs, dict) else []:
+            uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+            if _unpinned(uses):
+                yield where, f"`{uses}` is not pinned by a full commit SHA"
+
+
+#: Expressions a pull request's author writes (title, body, branch name, commit messages...):
+#: inside a `run:` script GitHub pastes them in before the shell reads it.
+UNTRUSTED_EXPRESSION = re.compile(
+    r"\$\{\{[^}]*\b(github\.head_ref|github\.event\.(pull_request|issue|comment|review|"
+    r"review_comment|head_commit|commits|discussion|pages|workflow_run)\b(?!\.number\b)"
+    r"(?!\.(base|head)\.sha\b))[^}]*\}\}")
+#: Triggers that run main's workflow with main's ref for an event someone without write access
+#: can cause (a fork's pull request, a comment, an issue): `github.ref` is main, so the main-only
+#: condition holds, and the job can check out and run the pull request's code.
+MAIN_REF_TRIGGERS = {"pull_request_target", "workflow_run", "issue_comment", "issues",
+                     "discussion", "discussion_comment"}
+#: Triggers a pull request's author controls the code of.
+PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review",
+                         "pull_request_review_comment"}
+
+
 def _workflow_findings(workflow: dict) -> Iterator[str]:
     if workflow.get("permissions") == "write-all":
         yield "permissions: write-all"
+    from_pull_requests = bool(PULL_REQUEST_TRIGGERS & set(triggers(workflow)))
     for job_name, job in workflow["jobs"].items():
         if not isinstance(job, dict):
             continue
+        runs_on = job.get("runs-on")
+        labels = runs_on.get("labels") if isinstance(runs_on, dict) else runs_on
+        labels = labels if isinstance(labels, list) else [labels]
+        if from_pull_requests and ("self-hosted" in [str(x).lower() for x in labels] or (
+                isinstance(runs_on, dict) and runs_on.get("group"))):
+            yield (f"{job_name}: a pull request's code runs on a self-hosted runner, where it "
+                   "can stay and wait for the next deployment's token; use GitHub-hosted runners "
+                   "for pull requests")
+        for step in job.get("steps") or []:
+            script = str(step.get("run", "")) if isinstance(step, dict) else ""
+            for match in UNTRUSTED_EXPRESSION.finditer(script):
+                yield (f"{job_name}: `{match.group(0)}` in a run script: its text is pasted "
+                       "into the shell (script injection); pass it through env: instead")
         if job.get("permissions") == "write-all":
             yield f"{job_name}: permissions: write-all"
         if job.get("secrets") is not None:
             yield f"{job_name}: passes secrets to a reusable workflow"
         for step in job.get("steps") or []:
             uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
-            if uses and not uses.startswith("./") and not SHA_PIN.match(uses) and not (
-                    uses.startswith("docker://") and "@sha256:" in uses):
+            if _unpinned(uses):
                 yield f"{job_name}: `{uses}` is not pinned by a full commit SHA"
         for step in steps_using(job, "actions/checkout"):
             if (step.get("with") or {}).get("persist-credentials") is not False:
@@ -199,6 +321,9 @@ def _workflow_findings(workflow: dict) -> Iterator[str]:
         for step in steps_using(job, "pulumi/actions"):
             if not (step.get("with") or {}).get("pulumi-version"):
                 yield f"{job_name}: pulumi/actions without a pinned `pulumi-version`"
+            if (step.get("with") or {}).get("config-map"):
+                yield (f"{job_name}: pulumi/actions with `config-map`: stack config outside "
+                       "the stack files, which no review or preview sees")
 
 
 def _job_path_findings(caller: dict, job: dict, unsafe_triggers: set[str]) -> Iterator[str]:
@@ -242,11 +367,36 @@ def _connections(job: dict) -> set[str]:
     return found
 
 
+def _stacks_named(script: str) -> list[str]:
+    """The stacks a shell script names to pulumi (`--stack X`, `--stack=X`, `-s X`,
+    `pulumi stack select X`) and the state containers it logs in to (`pulumi-state-X`)."""
+    found = []
+    for command in re.split(r"[\n|;&]+", script):
+        words = command.replace("=", " ").split()
+        if "pulumi" not in words:
+            continue
+        words = words[words.index("pulumi"):]
+        for i, word in enumerate(words[:-1]):
+            if word in ("--stack", "-s"):
+                found.append(words[i + 1])
+        if words[1:3] == ["stack", "select"]:
+            rest = words[3:]
+            found += [w for i, w in enumerate(rest) if not w.startswith("-") and not (
+                i and rest[i - 1] in ("--secrets-provider", "--stack", "-s"))]
+    found += re.findall(r"pulumi-state-([a-z0-9]+)", script)
+    return [s.strip("'\"").rsplit("/", 1)[-1] for s in found]
+
+
 def _azure_devops(root: Path, slug: str) -> list[Finding]:
     findings: list[Finding] = []
     folder = root / ".ado"
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
         findings += _ci_text_findings(path, root)
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if REMOTE_TEMPLATE.search(line.split(" #", 1)[0]):
+                findings.append((str(path.relative_to(root)), (
+                    f"`{line.strip()}`: a template from another repository, which this check "
+                    "cannot read; keep the pipeline's templates in .ado/")))
     preview = f"{slug}-preview"
     for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
         where = str(path.relative_to(root))
@@ -259,10 +409,17 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
                         == "true":
                     findings.append((where, f"{name}: checkout with persistCredentials: true"))
             for connection in sorted(_connections(job)):
+                if re.search(r"\$[({\[]", connection):
+                    findings.append((where, (
+                        f"{name}: service connection {connection!r} is named by an expression; "
+                        "name it literally, so the check (and a reviewer) can tell whose "
+                        "identity the job uses")))
+                    continue
+                connection = connection.strip().lower()
                 if connection == preview:
                     for step in job_steps(job):
                         script = str((step.get("inputs") or {}).get("inlineScript", ""))
-                        for stack in re.findall(r"pulumi \w+ --stack (\S+)", script):
+                        for stack in _stacks_named(script):
                             if _kind(stack) == "prod":
                                 findings.append((where, f"{name}: the preview connection "
                                                         f"touches prod stack {stack!r}"))
@@ -272,11 +429,11 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
                         f"{name}: uses service connection {connection!r} but its condition does "
                         f"not restrict it to main outside pull requests (`{ADO_ON_MAIN}` and "
                         f"`{ADO_NOT_PR}`)")))
-                env = connection.removeprefix(f"{slug}-")
-                if connection.startswith(f"{slug}-") and _kind(env) == "prod":
+                env = connection.removeprefix(f"{slug.lower()}-")
+                if connection.startswith(f"{slug.lower()}-") and _kind(env) == "prod":
                     bound = job.get("environment")
                     bound = bound.get("name") if isinstance(bound, dict) else bound
-                    if "deployment" not in job or str(bound) != connection:
+                    if "deployment" not in job or str(bound).strip().lower() != connection:
                         findings.append((where, (
                             f"{name}: uses prod's service connection {connection!r} outside a "
                             f"deployment job of environment {connection!r}")))

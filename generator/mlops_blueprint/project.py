@@ -245,9 +245,13 @@ def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], st
     program_dir = stack.program_dir
     template_dir = "bootstrap" if program_dir != project.infra_dir else ""
     refusals += _project_file(project, program_dir / "Pulumi.yaml", PROJECT_KEYS)
-    refusals += _stack_file_keys(project, stack)
+    refusals += _stack_file_keys(project, stack, custom)
+    refusals += _links(project, program_dir)
     refusals += _requirements(project, program_dir / "requirements.txt")
+    refusals += _committed_environment(project, program_dir)
     differs = _program_differs(project, program_dir, template_dir)
+    differs += [(project._rel(program_dir / "requirements.txt"), what)
+                for what in _extra_packages(project, program_dir / "requirements.txt")]
     if differs and custom is None:
         refusals += [
             Refusal(where, f"{what}; a project that runs its own program declares it in "
@@ -307,22 +311,69 @@ def _project_file(project: Project, path: Path, allowed: set[str]) -> list[Refus
     return refusals
 
 
-def _stack_file_keys(project: Project, stack: Stack) -> list[Refusal]:
-    data = load_yaml(stack.config_file, "stack file", project._rel(stack.config_file)) or {}
+def _stack_file_keys(project: Project, stack: Stack, custom: str | None = None
+                     ) -> list[Refusal]:
+    where = project._rel(stack.config_file)
+    data = load_yaml(stack.config_file, "stack file", where) or {}
     extra = sorted(set(data) - STACK_FILE_KEYS, key=str) if isinstance(data, dict) else []
-    return [
-        Refusal(project._rel(stack.config_file),
-                f"sets {key}:, which the blueprint never writes"
+    refusals = [
+        Refusal(where, f"sets {key}:, which the blueprint never writes"
                 + (" (it imports Pulumi ESC values that `pulumi up` would use and no preview "
                    "sees)" if key == "environment" else "") + "; keep to config:")
         for key in extra
     ]
+    # Config of other namespaces configures Pulumi or the providers, not the program:
+    # `azure-native:metadataHost` or `environment` send the deploy identity's token to another
+    # endpoint, `subscriptionId` deploys elsewhere, `pulumi:disable-default-providers` ...
+    namespace = project.pulumi_project if stack.program_dir == project.infra_dir else (
+        f"{project.slug}-bootstrap")
+    for key, value in stack.config.items():
+        key = str(key)
+        if not key.startswith(f"{namespace}:") and key not in ALLOWED_OTHER_CONFIG:
+            refusals.append(Refusal(where, f"sets {key}: the blueprint's stacks set only "
+                                    f"{namespace}:<key> and {', '.join(ALLOWED_OTHER_CONFIG)} "
+                                    "(other namespaces configure Pulumi or the Azure provider: "
+                                    "another endpoint, subscription or credential)"))
+        elif isinstance(value, dict) and custom is None:
+            refusals.append(Refusal(where, f"{key} is a {', '.join(map(str, value))} value; the "
+                                    "blueprint reads plain values only, and no preview can read "
+                                    "an encrypted one"))
+    return refusals
+
+
+#: Config outside the program's namespace that a blueprint stack may set.
+ALLOWED_OTHER_CONFIG = ("azure-native:location",)
+
+
+def _links(project: Project, program_dir: Path) -> list[Refusal]:
+    """Symbolic links in the program folder (or the folder itself, or `.cloud`, a link): what
+    they point to lives elsewhere in the repository, where CODEOWNERS may give it to others."""
+    refusals = []
+    chain = [project.root / INFRA_DIR.parent, project.root / INFRA_DIR]
+    if program_dir != project.infra_dir:
+        chain.append(project.root / INFRA_DIR / program_dir.name)
+    for folder in chain:
+        if folder.is_symlink():
+            refusals.append(Refusal(project._rel(folder), "is a symbolic link: the program's "
+                                    "files must live at this path, which CODEOWNERS gives to "
+                                    "the platform team"))
+    folders = [program_dir] + ([program_dir / POLICY_PACK_DIR] if program_dir
+                                == project.infra_dir else [])
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_symlink():
+                    refusals.append(Refusal(project._rel(path), "is a symbolic link: keep the "
+                                            "file itself here, where CODEOWNERS gives it to "
+                                            "the platform team"))
+    return refusals
 
 
 def _requirements(project: Project, path: Path) -> list[Refusal]:
     """A requirements file may only name packages from the feed the pipeline configures: no
     index, link, editable, include or URL lines; mlops-blueprint pinned with ==."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     where = project._rel(path)
     if not path.is_file():
@@ -362,11 +413,24 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
             refusals.append(Refusal(where, f"line {number}: {requirement!r} is not a package "
                                     "requirement (a path or URL installs code from elsewhere)"))
             continue
-        is_blueprint = parsed.name.lower().replace("_", "-") == "mlops-blueprint"
-        if is_blueprint:
+        is_blueprint = canonicalize_name(parsed.name) == "mlops-blueprint"
+        if is_blueprint and (parsed.marker is not None or parsed.url is None):
+            refusals.append(Refusal(where, f"line {number}: {requirement!r}: mlops-blueprint is "
+                                    "required once, without an environment marker, as a git "
+                                    "commit (a marker lets pip skip the pin for another line)"))
+            pinned = False
+        elif is_blueprint:
             # The platform team's git repository at one commit: no index is ever asked for the
             # name, so a same-named package on a public index cannot replace it.
             pinned = bool(parsed.url and _PINNED_GIT_URL.fullmatch(parsed.url))
+            source = expected_blueprint_url(project.answers.get("_src_path"))
+            if pinned and source and parsed.url.rsplit("@", 1)[0] not in (
+                    f"git+{source}", _PLACEHOLDER_BLUEPRINT_URL):
+                refusals.append(Refusal(where, f"line {number}: mlops-blueprint comes from "
+                                        f"{parsed.url.rsplit('@', 1)[0]!r}, not from the "
+                                        f"template's repository git+{source} (_src_path in "
+                                        ".copier-answers.yml): another repository runs other "
+                                        "code in `pulumi up`"))
         elif parsed.url:
             refusals.append(Refusal(where, f"line {number}: {parsed.name} @ URL installs code "
                                     "from elsewhere"))
@@ -375,6 +439,88 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
                                 "team's repository (mlops-blueprint @ git+URL@<40-hex commit>), "
                                 "the blueprint the program runs"))
     return refusals
+
+
+def expected_blueprint_url(src_path: object) -> str | None:
+    """The git URL the template pins mlops-blueprint to for a project rendered from `src_path`
+    (the answers' `_src_path`), as `template/.cloud/infra/requirements.txt.jinja` derives it;
+    None when the source is not a remote repository (the template then writes a placeholder
+    the team replaces by hand)."""
+    src = str(src_path or "")
+    for prefix, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
+        if src.startswith(prefix):
+            return host + src[len(prefix):]
+    if src.startswith(("git+https://", "git+ssh://")):
+        return src[4:]
+    if src.startswith(("https://", "ssh://")):
+        return src
+    if re.match(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:", src):
+        return "ssh://" + re.sub(r"^([^@:]+@[^:]+):", r"\1/", src)
+    return None
+
+
+#: What the template writes when it cannot name the repository (the install fails on purpose).
+_PLACEHOLDER_BLUEPRINT_URL = ("git+https://render-from-the-platform-teams-repository.invalid/"
+                              "mlops-blueprint.git")
+#: Packages a program's requirements.txt may name: the blueprint, and for the policy pack the
+#: policy SDK. Any other package is code `pulumi up` installs and may run (a `.pth` file runs
+#: when Python starts), which no preview has seen.
+_OWN_PACKAGES = {"mlops-blueprint"}
+_POLICY_PACK_PACKAGES = {"mlops-blueprint", "pulumi-policy"}
+
+
+def _requirement_names(path: Path) -> list[tuple[int, str]]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []  # _requirements says why
+    for number, raw in enumerate(lines, 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            names.append((number, canonicalize_name(Requirement(line.split(" --")[0]).name)))
+        except InvalidRequirement:
+            continue  # _requirements refuses it
+    return names
+
+
+def _extra_packages(project: Project, path: Path, allowed: set[str] = _OWN_PACKAGES
+                    ) -> list[str]:
+    """Requirements other than the blueprint's own: code that `pulumi up` installs beside the
+    program, so a project that adds one runs its own program."""
+    return [f"line {number}: installs {name}, code that runs in `pulumi up` and that no "
+            "preview ran (a package's .pth file runs when Python starts)"
+            for number, name in _requirement_names(path) if name not in allowed]
+
+
+def _committed_environment(project: Project, program_dir: Path) -> list[Refusal]:
+    """A virtualenv committed beside a program: Pulumi creates `venv` only when it is missing
+    and pip inside it reads its `pip.conf`, so committed files there (pip.conf, a `.pth` in
+    site-packages) decide what `pulumi up` installs and runs. Only files git tracks count (a
+    local checkout has its own, untracked virtualenv); outside git nothing can be told."""
+    import subprocess
+
+    names = [name for name in ("venv", ".venv") if (program_dir / name).exists()]
+    if not names:
+        return []
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(program_dir), "ls-files", "-z", "--", *names],
+            capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if listed.returncode != 0:
+        return []
+    tracked = sorted({f.split("/", 1)[0] for f in listed.stdout.split("\0") if f})
+    return [Refusal(project._rel(program_dir / name), "a virtualenv committed to the repository: "
+                    "Pulumi would install into it and its pip.conf or .pth files decide what "
+                    "`pulumi up` runs; remove it from git (it is created in CI)")
+            for name in tracked]
 
 
 _PINNED_GIT_URL = re.compile(r"git\+(https|ssh)://[^\s@]+(@[^\s@/]+)?[^\s@]*@[0-9a-f]{40}")
@@ -414,18 +560,43 @@ def _program_differs(project: Project, program_dir: Path, template_dir: str
     return differs
 
 
+def _importable(path: Path) -> bool:
+    """A file Python can import or that changes imports: source, bytecode, an extension module
+    (`.so`, `.cpython-312-x86_64-linux-gnu.so`), a `.pth` file."""
+    from importlib.machinery import all_suffixes
+
+    return path.name.endswith((*all_suffixes(), ".pth"))
+
+
 def _extra_python(program_dir: Path) -> list[Path]:
     """Python files or packages in the program folder other than `__main__.py` (not in the
-    bootstrap and policy pack folders, which are judged as programs of their own)."""
-    skip = {"__pycache__", "venv", ".venv", "bootstrap", POLICY_PACK_DIR}
+    bootstrap and policy pack folders, which are judged as programs of their own), and bytecode
+    in `__pycache__` that Python would run without checking it against its source."""
+    skip = {"venv", ".venv", "bootstrap", POLICY_PACK_DIR}
     found = []
     for path in sorted(program_dir.iterdir()):
         if path.name in skip:
             continue
-        if path.is_dir() and any(path.rglob("*.py")) or path.suffix in (".py", ".pth", ".pyc") \
-                and path.name != "__main__.py":
+        if path.name == "__pycache__" and path.is_dir():
+            found += [p for p in sorted(path.rglob("*")) if _unchecked_bytecode(p)]
+        elif path.is_dir() and any(_importable(p) for p in path.rglob("*")) or (
+                _importable(path) and path.name != "__main__.py"):
             found.append(path)
     return found
+
+
+def _unchecked_bytecode(path: Path) -> bool:
+    """A `.pyc` Python uses without comparing it with its source (PEP 552 hash-based with
+    check_source off, or not bytecode at all): committed, it replaces `__main__.py`."""
+    if not path.is_file() or not path.name.endswith(".pyc"):
+        return False
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(8)
+    except OSError:
+        return True
+    flags = int.from_bytes(header[4:8], "little") if len(header) == 8 else -1
+    return flags not in (0, 0b11)  # 0: checked by timestamp, 0b11: checked by hash
 
 
 def _policy_pack(project: Project) -> list[Refusal]:
@@ -436,6 +607,9 @@ def _policy_pack(project: Project) -> list[Refusal]:
     refusals = _project_file(project, pack / "PulumiPolicy.yaml", POLICY_PACK_KEYS)
     refusals = [r for r in refusals if "second project file" not in r.message]
     refusals += _requirements(project, pack / "requirements.txt")
+    refusals += [Refusal(project._rel(pack / "requirements.txt"), what) for what in
+                 _extra_packages(project, pack / "requirements.txt", _POLICY_PACK_PACKAGES)]
+    refusals += _committed_environment(project, pack)
     own = blueprint_file(".cloud/infra", POLICY_PACK_DIR, "__main__.py")
     main = pack / "__main__.py"
     if not main.is_file() or own is None or not same_python(main, own):

@@ -957,6 +957,35 @@ def check_prod_role_allow_list(
         )
 
 
+def check_grants_in_own_environment(
+    resources: Sequence[Resource], context: PolicyContext
+) -> Iterator[Finding]:
+    """In an environment stack, no role assignment or PIM schedule lies in another
+    environment's resource group (`rg-<slug>-<other>`): a dev stack's grant on prod's group
+    is a right in prod. The stack's own group is read from what its resources are created in."""
+    if context.bootstrap:
+        return
+    env = context.environment.lower()
+    own = {str(v).lower() for r in resources
+           if isinstance(v := r.properties.get("resourceGroupName"), str)}
+    slugs = {g[3:-len(env) - 1] for g in own if g.startswith("rg-") and g.endswith(f"-{env}")}
+    if len(slugs) != 1:
+        return
+    slug = slugs.pop()
+    allowed = {f"rg-{slug}-{env}", f"rg-{slug}-platform"}
+    for r in _of_type(resources, ROLE_ASSIGNMENT, *PIM_TYPES):
+        scope = r.properties.get("scope")
+        match = re.search(r"/resourcegroups/([^/]+)", str(scope or "").lower())
+        if match and match.group(1).startswith(f"rg-{slug}-") and match.group(1) not in allowed:
+            raw_role = r.properties.get("roleDefinitionId")
+            yield r.name, (
+                f"'{r.name}' grants '{_role_label(parse_role_id(raw_role), raw_role)}' "
+                f"to {r.properties.get('principalId')}{_scope_text(scope)}, in another "
+                f"environment's resource group ({match.group(1)}), from the {env} stack. Fix: "
+                f"grant inside rg-{slug}-{env}; another environment's rights are that "
+                "environment's stack's to give.")
+
+
 def check_pim_read_only(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
@@ -1133,6 +1162,10 @@ def check_prod_no_access_side_doors(
 _KNOWN_PACKAGES = frozenset({"azure-native", "pulumi"})
 
 
+#: Inputs an explicit azure-native provider may set in prod and the bootstrap.
+_PROVIDER_INPUTS = frozenset({"location", "version"})
+
+
 def check_prod_known_providers(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
@@ -1147,6 +1180,17 @@ def check_prod_known_providers(
         package = r.type.split(":", 1)[0]
         provider = r.type.split(":")[-1] if r.type.startswith("pulumi:providers:") else None
         if package in _KNOWN_PACKAGES and provider in (None, "azure-native"):
+            if provider:
+                overrides = sorted(k for k, v in r.properties.items()
+                                   if k not in _PROVIDER_INPUTS and v not in (None, "", [], {})
+                                   and not (k == "environment" and v == "public"))
+                if overrides:
+                    yield r.name, (
+                        f"azure-native provider '{r.name}' sets {', '.join(overrides)} in "
+                        f"{'the bootstrap' if context.bootstrap else 'prod'}: another endpoint "
+                        "(metadataHost, environment) receives the deploy identity's token, "
+                        "another subscription, tenant or credential acts outside what these "
+                        "policies judge. Fix: use the default provider (location only).")
             continue
         yield r.name, (
             f"'{r.name}' is a {r.type} resource in "
@@ -1276,6 +1320,13 @@ def _own_scope(scope: str, identity: _Identity) -> str | None:
     or shared AKS cluster), or None when it is not its own environment's."""
     text = scope.lower().rstrip("/")
     env = (identity.environment or "").lower()
+    slug = (identity.slug or "").lower()
+    # Inside another environment's group nothing is this identity's: a "shared" registry or
+    # cluster, a state container or key there would be a right in that environment.
+    inside = re.search(r"/resourcegroups/([^/]+)", text)
+    if inside and inside.group(1).startswith(f"rg-{slug}-") and inside.group(1) not in (
+            f"rg-{slug}-{env}", f"rg-{slug}-platform"):
+        return None
     if "/containers/" in text:
         return "state" if text.endswith(f"/containers/{STATE_CONTAINER_PREFIX}{env}") else None
     if "/keys/" in text:
@@ -1513,6 +1564,9 @@ _POLICY_LIST: tuple[Policy, ...] = (
            "and the workspace's own identity, as ServicePrincipal; any other principal, whatever "
            "its declared type, is a violation.", MANDATORY, check_prod_role_allow_list,
            per_resource=False),
+    Policy("grants-in-own-environment",
+           "An environment stack grants nothing in another environment's resource group.",
+           MANDATORY, check_grants_in_own_environment, per_resource=False),
     Policy("prod-pim-read-only",
            "In prod and the bootstrap, PIM eligibility schedules and schedule requests carry only "
            "read-only roles.", MANDATORY, check_pim_read_only),

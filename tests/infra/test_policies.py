@@ -146,6 +146,7 @@ def role_assignment(name, principal_type, role, *, principal=HUMAN_GROUP, assign
 def environment(env: str) -> list[Resource]:
     """A compliant environment, shaped like the one the program creates."""
     names = naming.environment_names(SLUG, env, TENANT)
+    own = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{names.resource_group}"
 
     def build():
         rg = resources.ResourceGroup("rg", resource_group_name=names.resource_group,
@@ -169,7 +170,7 @@ def environment(env: str) -> list[Resource]:
         created = [rg, log, appi, container, identity, lock, storage_account(env), key_vault(env),
                    container_registry(env), workspace(env), cluster(env), kubernetes_compute(env),
                    role_assignment("deployer-contributor", "ServicePrincipal", "Contributor",
-                                   principal=DEPLOYER)]
+                                   principal=DEPLOYER, scope=own)]
         if env == "prod":
             created.append(role_assignment("readers-reader", "Group", "Reader"))
             created.append(role_assignment("mlw-kv-admin", "ServicePrincipal",
@@ -177,7 +178,7 @@ def environment(env: str) -> list[Resource]:
                                            principal=WORKSPACE_PRINCIPAL))
         else:
             created.append(role_assignment("ds-data-scientist", "Group",
-                                           "AzureML Data Scientist"))
+                                           "AzureML Data Scientist", scope=own))
         return created
 
     recorded = record(build)
@@ -591,6 +592,9 @@ def test_a_thoroughly_wrong_prod_stack_trips_every_mandatory_policy(prod_env):
             cluster("prod", min_nodes=1, local_auth_off=False, public_ip=True,
                     ssh="Enabled"),
             role_assignment("ds-grant", "Group", "AzureML Data Scientist"),
+            resources.ResourceGroup("prod-rg", resource_group_name=f"rg-{SLUG}-prod"),
+            role_assignment("in-dev", "ServicePrincipal", "Reader", principal=DEPLOYER,
+                            scope=env_rg("dev")),
             role_assignment("deployer-rbac-admin", "ServicePrincipal",
                             "Role Based Access Control Administrator", principal=DEPLOYER),
             authorization.RoleDefinition(
@@ -894,6 +898,25 @@ def test_components_and_the_azure_native_provider_are_known():
     assert found(ok, ctx("prod")) == []
 
 
+@pytest.mark.parametrize("inputs", [
+    {"metadataHost": "arm.example"},  # the deploy identity's token goes to another endpoint
+    {"environment": "usgovernment"},
+    {"subscriptionId": "11111111-1111-1111-1111-111111111111"},
+    {"auxiliaryTenantIds": ["11111111-1111-1111-1111-111111111111"]},
+    {"clientId": "11111111-1111-1111-1111-111111111111", "useOidc": True},
+], ids=lambda inputs: "-".join(inputs))
+@pytest.mark.parametrize("env", ["prod", "bootstrap"])
+def test_an_azure_native_provider_with_its_own_settings_fails_in_prod(inputs, env):
+    provider = Resource("pulumi:providers:azure-native", "other",
+                        {"location": "westeurope", "environment": "public", **inputs})
+    context = BOOT if env == "bootstrap" else ctx("prod")
+    verdicts = found([provider], context)
+    assert [(v.policy, v.resource) for v in verdicts] == [("prod-known-providers", "other")]
+    assert all(key in verdicts[0].message for key in inputs if key != "environment"
+               or inputs[key] != "public")
+    assert found([provider], ctx("dev")) == []
+
+
 def test_versioned_type_tokens_are_judged_like_current_ones():
     admin = dataclasses.replace(grant("Group", "Owner"),
                                 type="azure-native:authorization/v20220401:RoleAssignment")
@@ -1131,6 +1154,13 @@ def test_bootstrap_no_identity_at_subscription_scope(boot, scope):
     ("preview", "Key Vault Crypto User", KEYS + "prod"),  # decrypts prod secrets
     ("preview", "Key Vault Crypto User", KEYS.split("/keys/")[0]),
     ("preview", "Storage Blob Data Reader", STATE.split("/blobServices")[0]),
+    # a "shared" registry or cluster (sharedRegistryId, aksClusterId) inside prod's group
+    ("dev", "Role Based Access Control Administrator", env_rg("prod")
+     + "/providers/Microsoft.MachineLearningServices/registries/mlr-x"),
+    ("dev", "Role Based Access Control Administrator", env_rg("prod")
+     + "/providers/Microsoft.ContainerService/managedClusters/aks"),
+    ("preprod", "Role Based Access Control Administrator", env_rg("prod").upper()
+     + "/providers/Microsoft.ContainerService/managedClusters/aks"),
 ])
 def test_bootstrap_identities_hold_rights_on_their_own_environment_only(boot, key, role, scope):
     extra = grant("ServicePrincipal", role, principal=boot_principal(key), name="extra",
@@ -1365,3 +1395,22 @@ def test_a_workspace_principal_id_written_into_the_inputs_allows_nobody(prod_env
     stranger = grant("ServicePrincipal", principal=STRANGER_SP)
     verdicts = policies.evaluate([*prod_env, forged, stranger], ctx("prod"))
     assert ("prod-no-human-write-roles", "grant") in {(v.policy, v.resource) for v in verdicts}
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("preprod", "prod"),
+                                            ("dev", "preprod"), ("prod", "dev")])
+@pytest.mark.parametrize("principal_type", ["User", "ServicePrincipal"])
+def test_a_stack_grants_nothing_in_another_environments_group(env, other, principal_type):
+    """A dev stack's grant on prod's group is a right in prod, whoever holds it."""
+    stack = environment(env)
+    elsewhere = grant(principal_type, "Contributor", principal=DEPLOYER, name="elsewhere",
+                      scope=env_rg(other).upper() if other == "prod" else env_rg(other))
+    verdicts = found(with_(stack, elsewhere), ctx(env), "grants-in-own-environment")
+    assert [v.resource for v in verdicts] == ["elsewhere"]
+    assert f"rg-{SLUG}-{other}" in verdicts[0].message
+    assert found(stack, ctx(env), "grants-in-own-environment") == []
+    inside = grant(principal_type, "Reader", principal=DEPLOYER, name="inside",
+                   scope=env_rg(env) + "/providers/Microsoft.Storage/storageAccounts/st")
+    platform = grant(principal_type, "Reader", principal=DEPLOYER, name="platform",
+                     scope=env_rg("platform"))
+    assert found(with_(stack, inside, platform), ctx(env), "grants-in-own-environment") == []

@@ -88,6 +88,74 @@ GITHUB_EDITS = {
     "CODEOWNERS override": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
                             "/.github/CODEOWNERS @my-org/platform-team\n/.github/workflows/ "
                             "@my-org/data-science", "not @my-org/platform-team alone"),
+    # GitHub evaluates `a == b == false` as `(a == b) == false`: true off main
+    "main check compared with false": (
+        ".github/workflows/infra.yml", DEPLOY_PROD_IF, DEPLOY_PROD_IF + " == false",
+        "not restricted to main"),
+    "main check compared with true by !=": (
+        ".github/workflows/infra.yml", DEPLOY_PROD_IF, DEPLOY_PROD_IF + " != true",
+        "not restricted to main"),
+    # a reusable workflow that is also triggered on its own was skipped as "judged by callers"
+    "reusable workflow also run on push": (
+        ".github/workflows/pulumi-up.yml", "on:\n  workflow_call:\n",
+        "on:\n  push:\n  workflow_call:\n", "not restricted to main"),
+    "package index from an environment variable": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      PIP_INDEX_URL: https://pypi.example/simple\n',
+        "chooses where pip installs from"),
+    "pip index option": (".github/workflows/ci.yml", "python -m pip install -r .cloud/infra/",
+                         "python -m pip install -i https://pypi.example/simple -r .cloud/infra/",
+                         "chooses where pip installs from"),
+    "every secret through toJSON": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      ALL: ${{ toJSON(secrets) }}\n', "uses a secret"),
+    "checkout spelled in capitals keeps the token": (
+        ".github/workflows/pulumi-up.yml",
+        f"      - uses: {CHECKOUT}\n        with:\n          persist-credentials: false\n",
+        f"      - uses: {CHECKOUT.replace('actions/checkout', 'Actions/Checkout')}\n",
+        "persist-credentials: false"),
+    "stack config from pulumi/actions config-map": (
+        ".github/workflows/pulumi-up.yml", "          command: up\n",
+        "          command: up\n          config-map: '{\"customer-churn:publicNetworkAccess\": "
+        "{\"value\": \"Enabled\"}}'\n", "config-map"),
+    "stack config set by a run step": (
+        ".github/workflows/pulumi-up.yml", "      - name: pulumi up\n",
+        "      - run: pulumi config set customer-churn:kind dev --stack prod\n"
+        "      - name: pulumi up\n", "sets stack config outside the stack files"),
+    "CODEOWNERS hands the custom-program declaration over": (
+        ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+        "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/custom-program.yaml "
+        "@my-org/data-science", "custom-program.yaml is owned by @my-org/data-science"),
+    "CODEOWNERS hands the bootstrap over": (
+        ".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
+        "/.github/CODEOWNERS @my-org/platform-team\n/.cloud/infra/bootstrap/ "
+        "@my-org/data-science", "bootstrap/Pulumi.platform.yaml is owned by"),
+    # the provider asks for (or sends) the OIDC token where these point
+    "provider metadata host from the environment": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      ARM_METADATA_HOSTNAME: arm.example\n',
+        "ARM_METADATA_HOSTNAME"),
+    "OIDC request URL from the environment": (
+        ".github/workflows/pulumi-up.yml", '      ARM_USE_OIDC: "true"\n',
+        '      ARM_USE_OIDC: "true"\n      ARM_OIDC_REQUEST_URL: https://tokens.example\n',
+        "ARM_OIDC_REQUEST_URL"),
+    # issue_comment runs main's workflow with main's ref, for a comment anyone can write
+    "deployment on an issue comment": (
+        ".github/workflows/infra.yml", "  workflow_dispatch:\n",
+        "  workflow_dispatch:\n  issue_comment:\n    types: [created]\n", "issue_comment"),
+    # a pull request's code left on a runner the prod deployment later uses
+    "pull request job on a self-hosted runner": (
+        ".github/workflows/infra.yml",
+        "    name: policy check and plan (offline)\n    runs-on: ubuntu-latest",
+        "    name: policy check and plan (offline)\n    runs-on: [self-hosted, linux]",
+        "self-hosted runner"),
+    "pull request title pasted into a script": (
+        ".github/workflows/infra.yml", "        run: |\n          printf '%s\\n' \"$PLAN\"",
+        "        run: |\n          echo \"${{ github.event.pull_request.title }}\"\n"
+        "          printf '%s\\n' \"$PLAN\"", "script injection"),
+    "CODEOWNERS without the answers": (
+        ".github/CODEOWNERS", "/.copier-answers.yml @my-org/platform-team\n", "",
+        ".copier-answers.yml is owned by nobody"),
     "CODEOWNERS catch-all": (".github/CODEOWNERS", "/.github/CODEOWNERS @my-org/platform-team",
                              "/.github/CODEOWNERS @my-org/platform-team\n* @my-org/everyone",
                              "owned by @my-org/everyone"),
@@ -99,11 +167,27 @@ def test_github_edits_are_findings(rendered_project, tmp_path, edit):
     file, old, new, says = GITHUB_EDITS[edit]
     project = edited(rendered_project(**COMBINATIONS["github-3env-aks"]), tmp_path, file, old,
                      new, last=edit in ("deploy prod from any branch", "blueprint from an index",
-                                   "main check bypassed with ||", "main check negated"))
+                                   "main check bypassed with ||", "main check negated",
+                                   "main check compared with false",
+                                   "main check compared with true by !="))
     found = findings_for(project)
     assert found, edit
     assert any(says in message for _, message in found), found
     assert all(where.startswith((".github", ".cloud/infra")) for where, _ in found)
+
+
+def test_a_composite_action_pins_what_it_uses(rendered_project, tmp_path):
+    """A step that runs a local composite action runs the actions that file names: unpinned
+    ones there are findings too."""
+    project = edited(rendered_project(**COMBINATIONS["github-3env-aks"]), tmp_path,
+                     ".github/workflows/pulumi-up.yml", "      - name: pulumi up\n",
+                     "      - uses: ./.github/actions/setup\n      - name: pulumi up\n")
+    action = project / ".github" / "actions" / "setup" / "action.yml"
+    action.parent.mkdir(parents=True)
+    action.write_text("name: setup\nruns:\n  using: composite\n  steps:\n"
+                      "    - uses: someone/setup-tools@v1\n")
+    assert (".github/actions/setup/action.yml",
+            "`someone/setup-tools@v1` is not pinned by a full commit SHA") in findings_for(project)
 
 
 ADO_PROD_STAGE = """
@@ -142,11 +226,47 @@ ADO_EDITS = {
     "cloud preview of prod": (
         ".ado/infra.yml", "      environment: dev\n", "      environment: prod\n",
         "is not one of"),
+    "provider environment in a script": (
+        ".ado/templates/pulumi-up.yml", "export ARM_USE_OIDC=true",
+        "export ARM_ENVIRONMENT=usgovernment ARM_USE_OIDC=true", "ARM_ENVIRONMENT"),
     "curl | sh": (".ado/templates/install-pulumi.yml", "echo \"${expected}  ${archive}\"",
                   "curl -fsSL https://get.pulumi.com | sh\n      echo \"${expected}  ${archive}\"",
                   "piped into a shell"),
     "checkout keeps credentials": (".ado/ci.yml", 'persistCredentials: "false"',
                                    'persistCredentials: "true"', "persistCredentials"),
+    # service connection names compare case-insensitively; an expression hides which one
+    "prod connection in capitals in a plain job": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("customer-churn-prod", "CUSTOMER-CHURN-PROD")
+        + "\n  - template: templates/pulumi-preview.yml", "outside a deployment job"),
+    "connection named by a variable": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("azureSubscription: customer-churn-prod",
+                               "azureSubscription: $(connection)")
+        + "\n  - template: templates/pulumi-preview.yml", "named by an expression"),
+    "connection named by a template expression": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        ADO_PROD_STAGE.replace("azureSubscription: customer-churn-prod",
+                               "azureSubscription: ${{ variables.connection }}")
+        + "\n  - template: templates/pulumi-preview.yml", "named by an expression"),
+    "a template from another repository": (
+        ".ado/infra.yml", "\n  - template: templates/pulumi-preview.yml",
+        "\n  - template: stages.yml@attacker\n  - template: templates/pulumi-preview.yml",
+        "stages.yml@attacker"),
+    "extends a template from another repository": (
+        ".ado/ci.yml", "\ntrigger:", "\nextends:\n  template: pipeline.yml@attacker\ntrigger:",
+        "another repository"),
+    "preview connection selects prod with -s": (
+        ".ado/templates/pulumi-preview.yml",
+        "pulumi preview --stack ${{ parameters.environment }}", "pulumi preview -s prod",
+        "touches prod stack"),
+    "preview connection selects prod with stack select": (
+        ".ado/templates/pulumi-preview.yml",
+        "pulumi preview --stack ${{ parameters.environment }}",
+        "pulumi stack select prod && pulumi preview", "touches prod stack"),
+    "preview connection logs in to prod's state": (
+        ".ado/templates/pulumi-preview.yml", "pulumi-state-${{ parameters.environment }}",
+        "pulumi-state-prod", "touches prod stack"),
 }
 
 

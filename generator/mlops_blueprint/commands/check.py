@@ -401,6 +401,8 @@ def check_answers(project) -> tuple[list[Finding], str]:
     bootstrap = project.infra_dir / "bootstrap" / "Pulumi.platform.yaml"
     if not bootstrap.is_file():
         findings.append(Finding(".cloud/infra/bootstrap/Pulumi.platform.yaml", "missing"))
+    else:
+        findings += _bootstrap_agrees(project)
     summary = f"{len(present)} stacks for environments {', '.join(environments)}"
     return findings, summary
 
@@ -443,6 +445,37 @@ def _stack_agrees(project, stack) -> list[Finding]:
             findings.append(
                 Finding(where, f"{key} is {actual!r} but the answers say {value!r}")
             )
+    return findings
+
+
+def _bootstrap_agrees(project) -> list[Finding]:
+    """Where the bootstrap's stack contradicts the answers. Its repository and CI provider are
+    the subjects the deploy identities trust (a fork's `repo:<other>/<repo>:environment:prod`
+    would get the prod identity's token), its environments the identities it creates."""
+    from mlops_blueprint.project import BOOTSTRAP_ENV
+
+    answers = project.answers
+    stack = project.stack(BOOTSTRAP_ENV)
+    ns = f"{answers.get('project_slug') or project.pulumi_project}-bootstrap"
+    where = ".cloud/infra/bootstrap/Pulumi.platform.yaml"
+    expected: dict[str, Any] = {
+        "azure-native:location": answers.get("azure_location"),
+        f"{ns}:projectSlug": answers.get("project_slug"),
+        f"{ns}:ciProvider": answers.get("ci_provider"),
+        f"{ns}:repository": answers.get("repository"),
+    }
+    if answers.get("aks_cluster_id"):
+        expected[f"{ns}:aksClusterId"] = answers.get("aks_cluster_id")
+    findings = []
+    for key, value in expected.items():
+        actual = stack.config.get(key)
+        if value is not None and (actual is None or str(actual).lower() != str(value).lower()):
+            findings.append(Finding(where, f"{key} is {actual!r} but the answers say {value!r}"))
+    environments = stack.config.get(f"{ns}:environments")
+    if not isinstance(environments, list) or [str(e) for e in environments] != list(
+            project.answered_environments):
+        findings.append(Finding(where, f"{ns}:environments is {environments!r} but the answers "
+                                f"say {project.answered_environments!r}"))
     return findings
 
 
