@@ -132,6 +132,30 @@ def test_blueprint_package_never_comes_from_an_extra_index(github, ado):
 
 # --- GitHub: the paths to each environment -----------------------------------------------------
 
+def test_a_pull_request_is_judged_by_the_blueprint_its_base_branch_pins(github):
+    """Every job that runs `blueprint check` installs the blueprint from the base branch's
+    requirements on a pull request (the merge commit's first parent, which the checkout
+    fetches), never from the requirements the change itself brings."""
+    project, _ = github
+    judged = 0
+    for name, workflow in workflows(project).items():
+        for job_name, job in workflow["jobs"].items():
+            steps = [s for s in job.get("steps") or [] if isinstance(s, dict)]
+            if not any("blueprint check" in str(s.get("run", "")) for s in steps):
+                continue
+            judged += 1
+            install = next(s for s in steps if "pip install -r" in str(s.get("run", "")))
+            script = install["run"]
+            assert "git show HEAD^1:.cloud/infra/requirements.txt" in script, (name, job_name)
+            assert 'pip install -r "$RUNNER_TEMP/judge-requirements.txt"' in script
+            assert "pip install -r .cloud/infra/requirements.txt" not in script
+            assert install["env"]["EVENT"] == "${{ github.event_name }}"
+            checkout = steps_using(job, "actions/checkout")[0]
+            depth = checkout["with"].get("fetch-depth", 1)
+            assert depth == 0 or depth >= 2, (name, job_name)
+    assert judged == 2  # ci.yml's infra job and infra.yml's check job
+
+
 def test_every_job_bound_to_an_environment_is_main_only_and_uses_its_identity(github):
     project, answers = github
     bound = [(w, name, caller, job) for w, name, caller, job in environment_jobs(project)
