@@ -59,6 +59,17 @@ def live_deployment(endpoint) -> str | None:
     return max(traffic, key=traffic.get) if traffic else None
 
 
+def provision(operations, deployment) -> str:
+    """Create or update `deployment` with `operations` (online or batch deployments) and wait:
+    its provisioning state, or `failed (...)` with the first line of the error. Any failure to
+    provision counts as unhealthy; the caller decides what that undoes."""
+    try:
+        created = operations.begin_create_or_update(deployment).result()
+    except Exception as error:  # noqa: BLE001 - any failure to provision is "unhealthy"
+        return f"failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    return getattr(created, "provisioning_state", "Succeeded") or "Succeeded"
+
+
 def existing_endpoint(operations, name: str):
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -137,11 +148,7 @@ def rollout(
         result.log("creating the endpoint (no deployment yet)")
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
     result.log(f"live: {live or 'none'}; creating {result.new} beside it with 0% traffic")
-    try:
-        created = ml_client.online_deployments.begin_create_or_update(deployment).result()
-        state = getattr(created, "provisioning_state", "Succeeded") or "Succeeded"
-    except Exception as error:  # noqa: BLE001 - any failure to provision is "unhealthy"
-        state = f"failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    state = provision(ml_client.online_deployments, deployment)
     if state != "Succeeded":
         delete_deployment(ml_client, endpoint.name, result.new, result)
         raise DeploymentUnhealthy(

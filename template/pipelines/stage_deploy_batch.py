@@ -19,7 +19,7 @@ from __future__ import annotations
 import endpoints
 import registry
 import workspace
-from stage_deploy import DeploymentUnhealthy, existing_endpoint
+from stage_deploy import DeploymentUnhealthy, existing_endpoint, provision
 from stage_monitor import SCHEDULES_DIR, load_schedule
 from workspace import StageError
 
@@ -74,11 +74,7 @@ def rollout(ml_client, endpoint, deployment, smoke_data: str, *, check=smoke_job
         except Exception as error:  # noqa: BLE001 - leftover takes no jobs; warn only
             print(f"warning: could not delete {new}: {error}")
 
-    try:
-        created = ml_client.batch_deployments.begin_create_or_update(deployment).result()
-        state = getattr(created, "provisioning_state", "Succeeded") or "Succeeded"
-    except Exception as error:  # noqa: BLE001 - any failure to provision is "unhealthy"
-        state = f"failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    state = provision(ml_client.batch_deployments, deployment)
     if state != "Succeeded":
         remove_new()
         raise DeploymentUnhealthy(
