@@ -26,6 +26,9 @@ def _isolate_copier_and_git(tmp_path_factory):
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         # `blueprint new` records this URL in projects; the tests choose their own source.
         patch.delenv("BLUEPRINT_TEMPLATE_SOURCE", raising=False)
+        # Previews run in each command's own pool: no test leaves a preview server behind
+        # (tests/cli/test_preview_server.py switches it on where it is the subject).
+        patch.setenv("BLUEPRINT_PREVIEW_SERVER", "off")
         for role in ("AUTHOR", "COMMITTER"):
             patch.setenv(f"GIT_{role}_NAME", "Blueprint Tests")
             patch.setenv(f"GIT_{role}_EMAIL", "tests@example.invalid")

@@ -16,13 +16,16 @@ worker, never the command, and is reported as a failure of that stack.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import importlib
 import os
 import sys
 import types
+from collections.abc import Callable
 
-#: Modules every preview needs; imported by the forkserver before it forks a worker.
+#: Modules every preview needs; imported by any warm-up before anything else.
 WARM_MODULES = (
     "pulumi",
     "pulumi.runtime",
@@ -36,32 +39,72 @@ WARM_MODULES = (
     "mlops_blueprint.previews",
     "mlops_blueprint.cost",
 )
+#: The pulumi-azure-native subpackages that every environment's preview loads (dev's set): a
+#: light warm-up loads these and no more. The others (network for prod's private endpoints,
+#: managedidentity and resources for the bootstrap, ...) cost about as much again and are left
+#: to the preview that needs them, or to a full warm-up. A test keeps both lists complete.
+COMMON_AZURE_PACKAGES = (
+    "machinelearningservices",
+    "monitor",
+    "storage",
+    "containerregistry",
+    "authorization",
+    "keyvault",
+    "operationalinsights",
+    "applicationinsights",
+)
 #: Collect cycles after this many previews (the collector is off in between).
 COLLECT_EVERY = 8
 
 
-def warm() -> None:
-    """Import what a preview needs, including the pulumi-azure-native submodules the blueprint's
-    programs name (they load lazily, on first attribute access, which is most of a first
-    preview's time), then freeze the heap so no collection walks it again. The collector stays
-    off during the imports too (they allocate much and free little: measured, about a tenth of
-    the imports' CPU) and in the worker after them."""
+def warm_steps(*, full: bool = True) -> list[Callable[[], object]]:
+    """The warm-up, in steps of one import each (the preview server answers requests between
+    them): the modules every preview needs, the common pulumi-azure-native subpackages, then
+    (`full`) every other subpackage the blueprint's programs name. pulumi-azure-native loads a
+    subpackage lazily, on first attribute access, and then imports every one of its modules:
+    that is most of a cold preview's time."""
+    steps: list[Callable[[], object]] = [
+        functools.partial(_import, name) for name in WARM_MODULES]
+    steps += [functools.partial(_load_azure, f"pulumi_azure_native.{name}")
+              for name in COMMON_AZURE_PACKAGES]
+    if full:
+        steps.append(_load_every_named_azure_package)
+    return steps
+
+
+def warm(*, full: bool = True) -> None:
+    """Import what a preview needs (`warm_steps`), then freeze the heap so no collection walks
+    it again. The collector stays off during the imports too (they allocate much and free
+    little: measured, about a tenth of the imports' CPU) and in the worker after them."""
     gc.disable()
-    for name in WARM_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the preview that needs it will say what is wrong
-            continue
-    # Extra modules of the blueprint (guardrails, ...) are found by walking the package.
+    for step in warm_steps(full=full):
+        step()
+    # No gc.collect() first: it costs a tenth of the warm-up (measured) to free the little
+    # garbage imports leave, which then stays in the frozen generation, shared by the forks.
+    gc.freeze()
+
+
+def _import(name: str) -> None:
+    # A module that fails to import is the concern of the preview that needs it: it says what
+    # is wrong there.
+    with contextlib.suppress(Exception):
+        importlib.import_module(name)
+
+
+def _load_azure(name: str) -> None:
+    _import(name)
+    module = sys.modules.get(name)
+    getattr(module, "__all__", None)  # any attribute loads a lazy module
+
+
+def _load_every_named_azure_package() -> None:
+    """Every pulumi-azure-native subpackage a module of the blueprint names (guardrails, ...)."""
     for module in [m for n, m in list(sys.modules.items()) if n.startswith("blueprint_infra")]:
         for value in list(vars(module).values()):
             if isinstance(value, types.ModuleType) and value.__name__.startswith(
                 "pulumi_azure_native."
             ):
-                getattr(value, "__all__", None)  # any attribute loads a lazy module
-    # No gc.collect() first: it costs a tenth of the warm-up (measured) to free the little
-    # garbage imports leave, which then stays in the frozen generation, shared by the forks.
-    gc.freeze()
+                getattr(value, "__all__", None)
 
 
 def serve(conn) -> None:

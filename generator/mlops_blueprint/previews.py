@@ -134,25 +134,79 @@ def preview_many(
     """Preview every requested stack; one outcome per request, in the requests' order: an
     `EnvironmentPlan`, or a `PreviewFailure` naming the file and the reason. Files are read
     here (a project is loaded once however many of its stacks are asked for); the programs run
-    in at most `workers` child processes (default: the usable CPUs) forked from one warm
-    process."""
-    start_warming()
+    in at most `workers` child processes (default: the usable CPUs), each a fork of one warm
+    process: the preview server's (`preview_server`) or else this command's forkserver."""
+    start_warming(full=len(requests) > FULL_WARM_STACKS)
     jobs, outcomes = _prepare(requests)
     outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
     return [outcomes[i] for i in range(len(requests))]
 
 
-def start_warming() -> None:
+#: Above this many stacks, the forkserver imports every pulumi-azure-native subpackage the
+#: programs name before the first worker forks (each worker would otherwise import the ones its
+#: stacks need, network for prod's private endpoints, ...); up to it, the common ones only
+#: (`preview_worker.COMMON_AZURE_PACKAGES`), so one environment waits for no more than it uses.
+FULL_WARM_STACKS = 6
+
+_server = None  # the preview server's client, once asked for (`_server_client`)
+
+
+def start_warming(*, full: bool = False) -> None:
     """Start the warm process the workers fork from, without waiting for it: its imports (about
-    a second) overlap with the command's own work until the first worker is needed. Calling it
-    again is free."""
+    a second) overlap with the command's own work until the first worker is needed. That is the
+    preview server (`preview_server`: started if none answers, reused by later commands) unless
+    it is switched off or unreachable, else this command's forkserver. Calling it again is free;
+    the first call decides how much the forkserver imports (`full`)."""
+    client = _server_client()
+    if client is not None:
+        client.launch()
+        if not client.failed:
+            return
+    _start_forkserver(full=full)
+
+
+def _server_client():
+    global _server
+    if _server is None:
+        from mlops_blueprint import preview_server
+
+        _server = preview_server.Client() if preview_server.enabled() else False
+    return _server or None
+
+
+def _start_forkserver(*, full: bool) -> None:
     import multiprocessing
 
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
 
-        _context()
+    _context()
+    # The forkserver is a new interpreter started with `-c`, which puts the working directory
+    # (often the project) first on sys.path: a project's `yaml.py` would be imported in place
+    # of the library by the process that judges it. PYTHONSAFEPATH (-P) leaves it out.
+    with _environment(PYTHONSAFEPATH="1", BLUEPRINT_PREVIEW_WARM="full" if full else "common"):
         forkserver.ensure_running()
+
+
+class _environment:
+    """Set environment variables for the processes started inside the block, then restore."""
+
+    def __init__(self, **values: str) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *_: object) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
@@ -314,6 +368,14 @@ class _Pool:
                               "timeout")
 
     def start(self) -> _Worker:
+        client = _server_client()
+        remote = client.worker() if client is not None else None
+        if remote is not None:
+            process, conn = remote
+            worker = _Worker(process, conn)
+            self.workers.append(worker)
+            return worker
+        _start_forkserver(full=len(self.pending) > FULL_WARM_STACKS)
         parent_end, child_end = self.context.Pipe()
         process = self.context.Process(target=_worker_main, args=(child_end,), daemon=True,
                                        name="blueprint-preview")
@@ -322,7 +384,8 @@ class _Pool:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
         try:
-            process.start()
+            with _environment(PYTHONSAFEPATH="1"):  # a spawned worker (no forkserver) too
+                process.start()
         finally:
             sys.modules["__main__"] = main
         child_end.close()
@@ -400,7 +463,6 @@ def run_plans(
     from blueprint_infra import naming
     from mlops_blueprint.project import load_project
 
-    start_warming()
     project = load_project(project_dir)
     if as_identity is not None:
         as_identity = naming.validate_guid(as_identity, "--as")

@@ -52,3 +52,42 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout
+
+
+def preview_server_pids(folder: Path) -> dict[int, int]:
+    """pid -> parent pid of every preview-server process (server, supervisors, workers: forks
+    share the server's command line) whose sockets live in `folder`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if b"mlops_blueprint.preview_server" in argv and any(
+                a.startswith(str(folder).encode()) for a in argv):
+            if "State:\tZ" in status:
+                continue
+            ppid = next(int(line.split()[1]) for line in status.splitlines()
+                        if line.startswith("PPid:"))
+            found[int(entry.name)] = ppid
+    return found
+
+
+def stop_preview_servers(folder: Path) -> None:
+    """Remove the sockets (a server leaves when its socket goes) and kill what is left."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    for sock in folder.glob("preview-*.sock"):
+        sock.unlink(missing_ok=True)
+    for pid in preview_server_pids(folder):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while preview_server_pids(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -60,3 +60,31 @@ def committed_project(template_repo, tmp_path) -> Callable[..., Path]:
         return dst
 
     return _make
+
+
+@pytest.fixture(params=["own pool", "preview server"])
+def preview_mode(request, monkeypatch) -> Path | None:
+    """Run the test's previews both ways: in the command's own pool of workers, and through a
+    preview server of its own (in a private socket folder, stopped afterwards). Yields that
+    folder, or None for the own pool."""
+    import tempfile
+
+    from cli_helpers import stop_preview_servers
+
+    from mlops_blueprint import previews
+
+    monkeypatch.setattr(previews, "_server", None)  # decided again from the environment
+    if request.param == "own pool":
+        monkeypatch.setenv("BLUEPRINT_PREVIEW_SERVER", "off")
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="bp-", dir="/tmp"))  # socket paths must be short
+    monkeypatch.setenv("BLUEPRINT_PREVIEW_SERVER", "on")
+    monkeypatch.setenv("BLUEPRINT_RUNTIME_DIR", str(folder))
+    try:
+        yield folder
+        # the previews went through a server, not the fallback to the command's own pool
+        assert list(folder.glob("preview-*.sock")), "no preview server answered"
+    finally:
+        stop_preview_servers(folder)
+        shutil.rmtree(folder, ignore_errors=True)

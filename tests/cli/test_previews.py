@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlops_blueprint.previews import (
     EnvironmentPlan,
     PreviewFailure,
@@ -31,7 +33,8 @@ def copy(fresh_project: Path, tmp_path: Path, name: str) -> Path:
     return Path(shutil.copytree(fresh_project, tmp_path / name, symlinks=True))
 
 
-def test_failures_are_per_stack_and_outcomes_keep_the_request_order(fresh_project, tmp_path):
+def test_failures_are_per_stack_and_outcomes_keep_the_request_order(fresh_project, tmp_path,
+                                                                     preview_mode):
     killer = with_program(copy(fresh_project, tmp_path, "killer"),
                           "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     exiting = with_program(copy(fresh_project, tmp_path, "exiting"), "import sys\nsys.exit(1)\n")
@@ -56,18 +59,18 @@ def test_failures_are_per_stack_and_outcomes_keep_the_request_order(fresh_projec
     assert json.loads(json.dumps(outcomes[0].as_json()))["reason"] == "crashed"
 
 
-def test_a_hanging_program_times_out_alone(fresh_project, tmp_path):
+def test_a_hanging_program_times_out_alone(fresh_project, tmp_path, preview_mode):
     hanging = with_program(copy(fresh_project, tmp_path, "hanging"),
                            "import time\ntime.sleep(600)\n")
     outcomes = preview_many(
         [PreviewRequest(hanging, "dev"), PreviewRequest(fresh_project, "preprod")],
-        workers=2, timeout=20,
+        workers=2, timeout=10,
     )
     assert isinstance(outcomes[0], PreviewFailure) and outcomes[0].reason == "timeout"
     assert isinstance(outcomes[1], EnvironmentPlan) and outcomes[1].environment == "preprod"
 
 
-def test_one_worker_previews_many_stacks_in_turn(fresh_project):
+def test_one_worker_previews_many_stacks_in_turn(fresh_project, preview_mode):
     names = ["dev", "preprod", "prod", "bootstrap"] * 2
     outcomes = preview_many([PreviewRequest(fresh_project, n) for n in names], workers=1)
     assert [o.environment for o in outcomes] == names
@@ -91,19 +94,27 @@ def test_an_integrity_refusal_lists_every_file(fresh_project, tmp_path):
         ".cloud/infra/Pulumi.yaml", ".cloud/infra/__main__.py"}
 
 
-def test_the_warm_worker_imported_every_azure_module_a_preview_needs(fresh_project):
+@pytest.mark.parametrize(("full", "stacks"), [
+    (True, ["dev", "preprod", "prod", "bootstrap"]),
+    (False, ["dev", "preprod"]),  # the common part: what every environment uses, prod's extra
+])
+def test_the_warm_worker_imported_every_azure_module_a_preview_needs(fresh_project, full,
+                                                                     stacks):
     """A preview in a warm worker imports no pulumi-azure-native module (it would cost every
-    worker its first preview's time). Run in a fresh interpreter to see the imports."""
+    worker its first preview's time): after the full warm-up none of any stack, after the light
+    one (one or a few stacks) none of a non-prod environment. Run in a fresh interpreter to see
+    the imports."""
     script = (
         "import sys\n"
         "from mlops_blueprint import preview_worker\n"
-        "preview_worker.warm()\n"
+        f"preview_worker.warm(full={full})\n"
         "from blueprint_infra.preview import preview_stack\n"
         "before = set(sys.modules)\n"
         f"infra = {str(fresh_project / INFRA)!r}\n"
-        "for stack in ('dev', 'preprod', 'prod'):\n"
-        "    assert preview_stack(infra, stack).error is None\n"
-        "assert preview_stack(infra + '/bootstrap', 'platform').error is None\n"
+        f"for stack in {stacks!r}:\n"
+        "    where = infra + '/bootstrap' if stack == 'bootstrap' else infra\n"
+        "    name = 'platform' if stack == 'bootstrap' else stack\n"
+        "    assert preview_stack(where, name).error is None\n"
         "print(sorted(m for m in set(sys.modules) - before\n"
         "             if m.startswith('pulumi_azure_native')))\n"
     )

@@ -76,7 +76,7 @@ def fleet(
     else:
         from mlops_blueprint.previews import start_warming
 
-        start_warming()  # the workers' imports overlap with reading the projects
+        start_warming(full=True)  # the workers' imports overlap with reading the projects
         selected = fleet_view.shard(fleet_view.project_paths(paths), shard)
         result = fleet_view.build(selected, template=template)
     if output_format is Format.json:
