@@ -5,19 +5,27 @@
 Measures, each over a few repetitions, as a user runs them (a fresh process every time):
 - `blueprint --help` and `blueprint plan --help` (should answer at once),
 - one `copier copy --defaults` of this template (three environments),
-- `blueprint plan --env ENV --format json` for each environment of that project,
-- `blueprint plan --format json` of all environments in one process,
+- `blueprint plan --env ENV --format json` for each environment of that project, with the preview
+  server running (as every command after a workstation's first), and for dev also as the first
+  command (it starts the server) and with the server off (`BLUEPRINT_PREVIEW_SERVER=off`, as
+  under CI: the command's own pool),
+- `blueprint plan --format json` of all environments in one process, server running and off,
 - the preview of each environment inside one warm process (what a worker pays per stack once
   the imports are paid), with Python's cyclic garbage collector as it is by default and as the
   workers run it (heap frozen after the imports, collector off between previews),
-- `blueprint check` of the project,
+- `blueprint check` of the project, server running and off,
 - the generated project's local rehearsal (`python pipelines/rehearse.py`: train, gate, register,
   serve with azmlinfsrv, smoke test), first run (no champion) and a run against that champion,
   in a virtualenv with the project installed (`--project-venv`, created once when missing),
 - `blueprint plan --against HEAD` of that project with one stack value changed,
-- `blueprint fleet` over 10, 50 and 100 projects (three stacks each), and how its time grows.
+- `blueprint fleet` over 10, 50 and 100 projects (three stacks each), and how its time grows
+  (server off: its CPU figures count the command's own processes).
 
-`--only fleet` runs the last two alone (`--fleet-sizes 10,50` for fewer projects);
+The preview server's sockets live in `.bench/run` (`BLUEPRINT_RUNTIME_DIR`), so the runs neither
+use nor stop a server of the user's own.
+
+`--only fleet` runs the last two alone (`--fleet-sizes 10,50` for fewer projects), `--only plan`
+the help, copy, plan and check rows;
 `--skip-rehearsal` leaves the rehearsal out.
 The machine's core count and load average (before and after) are recorded with the figures:
 other work on the machine slows every figure.
@@ -57,9 +65,17 @@ def tool(name: str) -> str:
     return found
 
 
-def timed(argv: list[str], *, ok_codes=(0,)) -> float:
+#: The environment of a command run with the preview server off (as under CI).
+SERVER_OFF = {"BLUEPRINT_PREVIEW_SERVER": "off"}
+
+
+def timed(argv: list[str], *, ok_codes=(0,), env: dict[str, str] | None = None,
+          before=None) -> float:
+    if before is not None:
+        before()
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False,
+                          env=None if env is None else os.environ | env)
     elapsed = time.perf_counter() - start
     if proc.returncode not in ok_codes:
         raise SystemExit(f"bench: {' '.join(argv)} exited {proc.returncode}:\n{proc.stderr}")
@@ -68,6 +84,27 @@ def timed(argv: list[str], *, ok_codes=(0,)) -> float:
 
 def measure(argv: list[str], repeat: int, **kwargs) -> list[float]:
     return [timed(argv, **kwargs) for _ in range(repeat)]
+
+
+def stop_preview_servers() -> None:
+    """Stop the bench's preview servers (a server leaves when its socket goes) and wait until
+    they are gone, so the next command starts one."""
+    run_dir = Path(os.environ["BLUEPRINT_RUNTIME_DIR"])
+    for sock in run_dir.glob("preview-*.sock"):
+        sock.unlink(missing_ok=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"mlops_blueprint.preview_server" in argv and str(run_dir).encode() in argv:
+                alive.append(entry.name)
+        if not alive:
+            return
+        time.sleep(0.05)
 
 
 def copier_copy(dst: Path) -> float:
@@ -250,7 +287,8 @@ def fleet_run(projects: list[Path]) -> tuple[float, float]:
     wall-clock seconds and the CPU seconds of the whole run (the command, the warm process and
     every worker), which the machine's other load does not change."""
     proc = subprocess.run([sys.executable, "-c", FLEET_WITH_CPU, *map(str, projects)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False,
+                          env=os.environ | SERVER_OFF)
     last = (proc.stdout.strip().splitlines() or ["?"])[-1].split()
     if proc.returncode != 0 or len(last) != 3 or last[0] not in ("0", "1"):
         raise SystemExit(f"bench: blueprint fleet failed:\n{proc.stdout}\n{proc.stderr}")
@@ -307,7 +345,8 @@ def main() -> int:
     )
     parser.add_argument("--skip-rehearsal", action="store_true", help="skip the rehearsal rows")
 
-    parser.add_argument("--only", choices=["fleet"], help="only plan --against and fleet")
+    parser.add_argument("--only", choices=["fleet", "plan"],
+                        help="only plan --against and fleet, or only plan and check")
     parser.add_argument("--fleet-sizes", default="10,50,100",
                         help="projects per fleet run, comma-separated (default 10,50,100)")
     args = parser.parse_args()
@@ -315,6 +354,8 @@ def main() -> int:
     sizes = [int(n) for n in args.fleet_sizes.split(",") if n.strip()]
     os.environ.setdefault("COPIER_SETTINGS_PATH", str(WORK / "no-copier-settings.yml"))
     WORK.mkdir(exist_ok=True)
+    os.environ["BLUEPRINT_RUNTIME_DIR"] = str(WORK / "run")  # the bench's own preview servers
+    os.environ.setdefault("BLUEPRINT_PREVIEW_SERVER", "on")
     blueprint = tool("blueprint")
     rows = []
     load_before = load_average()
@@ -323,7 +364,9 @@ def main() -> int:
         copier_copy(WORK / "project")
         rows += bench_plan_against(blueprint, WORK / "project", repeat)
         rows += bench_fleet(WORK / "project", sizes, repeat)
-        write_results(rows, repeat, load_before, keep_other_rows=True)
+        stop_preview_servers()
+        write_results(rows, repeat, load_before, keep_other_rows=True,
+                      only="`plan --against` and `fleet`")
         return 0
 
     print("blueprint --help ...", flush=True)
@@ -337,23 +380,43 @@ def main() -> int:
     shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(WORK / "copy-0", project)
 
+    timed([blueprint, "plan", str(project), "--env", "dev"])  # starts the preview server
     for env in ENVIRONMENTS:
         print(f"blueprint plan --env {env} ...", flush=True)
-        times = measure([blueprint, "plan", str(project), "--env", env, "--format", "json"], repeat)
-        rows.append(row(f"`blueprint plan --env {env} --format json`", times, "one process each"))
+        times = measure([blueprint, "plan", str(project), "--env", env, "--format", "json"],
+                        repeat)
+        rows.append(row(f"`blueprint plan --env {env} --format json`", times,
+                        "preview server running (every command after the first)"))
+    dev = [blueprint, "plan", str(project), "--env", "dev", "--format", "json"]
+    print("blueprint plan --env dev, the first command ...", flush=True)
+    rows.append(row("`blueprint plan --env dev --format json`, the first command", measure(
+        dev, repeat, before=stop_preview_servers), "it starts the preview server"))
+    print("blueprint plan --env dev, server off ...", flush=True)
+    rows.append(row("`blueprint plan --env dev --format json`, server off", measure(
+        dev, repeat, env=SERVER_OFF), "the command's own pool, as under CI"))
     print("blueprint plan (all) ...", flush=True)
-    times = measure([blueprint, "plan", str(project), "--format", "json"], repeat)
-    per_env = [t / len(ENVIRONMENTS) for t in times]
-    rows.append(row("`blueprint plan --format json` (all 3 environments)", times,
-                    f"{statistics.median(per_env):.2f} s per environment"))
+    every = [blueprint, "plan", str(project), "--format", "json"]
+    for label, env, note in (("", None, "preview server running"),
+                             (", server off", SERVER_OFF, "the command's own pool")):
+        times = measure(every, repeat, env=env)
+        per_env = [t / len(ENVIRONMENTS) for t in times]
+        rows.append(row(f"`blueprint plan --format json` (all 3 environments){label}", times,
+                        f"{note}; {statistics.median(per_env):.2f} s per environment"))
     for mode, note in (("default", "collector as Python sets it"),
                        ("frozen", "as a worker runs: heap frozen, collector off")):
         print(f"previews in one process ({mode} gc) ...", flush=True)
         for env, times in in_process(project, max(3, repeat), mode).items():
             rows.append(row(f"preview of {env} inside one warm process", times, note))
     print("blueprint check ...", flush=True)
-    rows.append(row("`blueprint check`", measure([blueprint, "check", str(project)], repeat)))
+    check = [blueprint, "check", str(project)]
+    rows.append(row("`blueprint check`", measure(check, repeat), "preview server running"))
+    rows.append(row("`blueprint check`, server off", measure(check, repeat, env=SERVER_OFF),
+                    "the command's own pool"))
 
+    if args.only == "plan":
+        stop_preview_servers()
+        write_results(rows, repeat, load_before, keep_other_rows=True, only="`plan` and `check`")
+        return 0
     if not args.skip_rehearsal:
         print("python pipelines/rehearse.py ...", flush=True)
         rows += rehearsal_rows(project, repeat, args.project_venv)
@@ -363,12 +426,13 @@ def main() -> int:
 
     for i in range(repeat):
         shutil.rmtree(WORK / f"copy-{i}", ignore_errors=True)
+    stop_preview_servers()
     write_results(rows, repeat, load_before)
     return 0
 
 
 def write_results(rows: list[str], repeat: int, load_before: str, *,
-                  keep_other_rows: bool = False) -> None:
+                  keep_other_rows: bool = False, only: str = "") -> None:
     """Write RESULTS.md; with `keep_other_rows`, rows of earlier runs that this run did not
     measure stay (a partial run updates its own rows only)."""
     if keep_other_rows and RESULTS.exists():
@@ -380,9 +444,8 @@ def write_results(rows: list[str], repeat: int, load_before: str, *,
         old = [line for line in table.splitlines()
                if line.startswith("| ") and not line.startswith("| command |")]
         rows = [fresh.pop(key(line), line) for line in old] + list(fresh.values())
-        NOTES.append("This run measured `plan --against` and `fleet` only (`--only fleet`): the "
-                     "date, repetitions and load above are this run's; the other rows are kept "
-                     "from the previous run.")
+        NOTES.append(f"This run measured {only} only (`--only`): the date, repetitions and "
+                     "load above are this run's; the other rows are kept from the previous run.")
     cpu = platform.processor() or platform.machine()
     load = load_average()
     text = "\n".join([

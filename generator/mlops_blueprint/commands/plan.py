@@ -70,7 +70,11 @@ def plan(
     ] = None,
 ) -> None:
     """Preview environments offline: resources, RBAC matrix, policy verdicts and idle monthly
-    cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input."""
+    cost. Exit 0 when every policy passes, 1 when one is violated, 2 for bad input.
+
+    The previews run in a warm preview server that the first command starts in the background
+    and later ones reuse (yours only; it leaves after 10 idle minutes). It is off under CI;
+    BLUEPRINT_PREVIEW_SERVER=off runs them in this command's own processes (docs/cli.md)."""
     from mlops_blueprint.previews import run_plans, start_warming
 
     start_warming()  # the workers' imports start now, the renderer's below meanwhile
