@@ -15,10 +15,12 @@ code (the pool reports a program that calls `os._exit` with it), and kills it wh
 goes away.
 
 Who may connect: the socket lives in a folder of the user's own (`0700`, checked), and the server
-serves only its own user (`SO_PEERCRED`). Its name carries a fingerprint of the interpreter, its
-`sys.path` and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
+serves only its own user (`SO_PEERCRED`). Its name carries a fingerprint of the interpreter, the
+import path and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
 installation gets a new server, never a stale one; a new server tells the others in the folder to
-leave (it removes their sockets). Python is started with `-P`: the working directory is not on
+leave (it removes their sockets). The server is given the command's import path as absolute
+folders and computes the fingerprint again itself: one that would import other code leaves at
+once. Python is started with `-P`: the working directory is not on
 `sys.path`, so a project's `yaml.py` cannot stand in for a library.
 
 `BLUEPRINT_PREVIEW_SERVER=off` (or `on`) decides; by default it is on except under CI (`CI`,
@@ -102,11 +104,21 @@ def runtime_dir() -> Path | None:
     return folder
 
 
+def import_path() -> list[str]:
+    """Where this process imports from: `sys.path`'s absolute folders (Python made a relative
+    `PYTHONPATH` folder absolute against the working folder it started in; `''`, the working
+    folder of `python -c`, is left out, as `-P` leaves it out of the server). A server started
+    for this process is given exactly these (`PYTHONPATH`): it runs in `/`, where a relative
+    folder would name another place, and the fingerprint would describe code it does not run."""
+    return [entry for entry in sys.path if os.path.isabs(entry)]
+
+
 def fingerprint() -> str:
-    """Changes whenever what a worker would import changes: the interpreter, `sys.path`, every
-    file of the blueprint's packages, pulumi's and pulumi-azure-native's package files."""
+    """Changes whenever what a worker would import changes: the interpreter, the import path
+    (`import_path`), every file of the blueprint's packages, pulumi's and pulumi-azure-native's
+    package files. The server computes it again for itself, and leaves if it differs."""
     digest = hashlib.sha256()
-    digest.update(f"{sys.executable}\0{sys.version}\0{sys.path!r}\0".encode())
+    digest.update(f"{sys.executable}\0{sys.version}\0{import_path()!r}\0".encode())
     for name in _PACKAGES + _LIBRARIES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -150,6 +162,7 @@ class Client:
             return
         environ = dict(os.environ)
         environ.pop("BLUEPRINT_PREVIEW_WARM", None)
+        environ["PYTHONPATH"] = os.pathsep.join(import_path())
         try:
             self.started = subprocess.Popen(
                 [sys.executable, "-P", "-m", "mlops_blueprint.preview_server", str(self.path),
@@ -255,6 +268,8 @@ def serve(path: Path, print_: str) -> None:
 
     from mlops_blueprint import preview_worker
 
+    if fingerprint() != print_:  # not the code the command fingerprinted: it previews alone
+        os._exit(0)
     idle = float(os.environ.get("BLUEPRINT_PREVIEW_SERVER_IDLE") or IDLE_SECONDS)
     steps = preview_worker.warm_steps(full=True)
     common = len(preview_worker.WARM_MODULES) + len(preview_worker.COMMON_AZURE_PACKAGES)

@@ -118,6 +118,50 @@ def test_a_module_in_the_working_folder_never_stands_in_for_a_library(
     assert json.loads(done.stdout)["violations"] == []
 
 
+def test_the_server_imports_the_blueprint_the_command_imports(project_copy, socket_folder,
+                                                              tmp_path):
+    """A relative `PYTHONPATH` (`PYTHONPATH=generator:infra` in a checkout) names folders of the
+    command's working folder. The server runs in `/`: told the same relative folders, it would
+    import another installation's blueprint (or none) under the command's fingerprint, and
+    judge with code the command never checked."""
+    import blueprint_infra
+    import mlops_blueprint
+
+    custom_program(project_copy, (
+        "import blueprint_infra, mlops_blueprint\n"
+        "from pulumi_azure_native import resources\n"
+        "for module in (mlops_blueprint, blueprint_infra):\n"
+        "    resources.ResourceGroup(module.__file__.replace('/', '|'))\n"
+    ))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "gen").symlink_to(Path(mlops_blueprint.__file__).parents[1])
+    (checkout / "inf").symlink_to(Path(blueprint_infra.__file__).parents[1])
+    expected = sorted(str(checkout / folder / name / "__init__.py").replace("/", "|")
+                      for folder, name in (("gen", "mlops_blueprint"),
+                                           ("inf", "blueprint_infra")))
+    for folder in (None, socket_folder):  # the command's own pool, then the server
+        done = run(["plan", project_copy, "--env", "dev", "--format", "json"], folder=folder,
+                   cwd=checkout, PYTHONPATH=os.pathsep.join(["gen", "inf"]))
+        assert done.returncode in (0, 1), done.stderr  # 1: bare groups break policies
+        assert sorted(r["name"] for r in json.loads(done.stdout)["resources"]) == expected
+    assert list(socket_folder.glob("preview-*.sock"))  # the server answered
+
+
+def test_a_server_that_would_not_run_the_fingerprinted_code_does_not_serve(socket_folder):
+    """The server checks the fingerprint it was started for against its own view (its
+    `sys.path`, the package files it imports): a mismatch leaves at once, and the command
+    previews in its own pool."""
+    wrong = "0" * 24
+    path = preview_server.socket_path(socket_folder, wrong)
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(preview_server.import_path())}
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "mlops_blueprint.preview_server", str(path), wrong],
+        env=environ, timeout=60, check=False, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert not path.exists()
+
+
 def test_a_command_that_goes_away_takes_its_worker_with_it(project_copy, socket_folder):
     pid_file = project_copy / "worker.pid"
     custom_program(project_copy, (
