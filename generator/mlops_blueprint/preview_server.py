@@ -54,6 +54,14 @@ IDLE_SECONDS = 600.0
 #: Seconds a command waits for a server it started to listen, before previewing on its own.
 START_TIMEOUT = 30.0
 _PACKAGES = ("mlops_blueprint", "blueprint_infra")
+#: The command's variables the server is started with (those set): what Python and the imports
+#: may read. Each worker gets its own command's variables; the server keeps no others, so a
+#: variable given to one command (a secret) does not outlive it in the server, where a later
+#: command's program could read it (`/proc/<pid>/environ`: the environment a process started
+#: with, which every fork shows whatever `os.environ` says).
+_SERVER_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+                     "BLUEPRINT_PREVIEW_SERVER_IDLE")
+_SERVER_PREFIXES = ("LC_", "PYTHON")
 _LIBRARIES = ("pulumi", "pulumi_azure_native")
 
 
@@ -160,8 +168,8 @@ class Client:
         if probe is not None:
             probe.close()
             return
-        environ = dict(os.environ)
-        environ.pop("BLUEPRINT_PREVIEW_WARM", None)
+        environ = {key: value for key, value in os.environ.items()
+                   if key in _SERVER_VARIABLES or key.startswith(_SERVER_PREFIXES)}
         environ["PYTHONPATH"] = os.pathsep.join(import_path())
         try:
             self.started = subprocess.Popen(

@@ -162,6 +162,32 @@ def test_a_server_that_would_not_run_the_fingerprinted_code_does_not_serve(socke
     assert not path.exists()
 
 
+def test_the_server_keeps_nothing_of_the_environment_of_the_command_that_started_it(
+        fresh_project, project_copy, socket_folder):
+    """A variable given to one command (`AZURE_CLIENT_SECRET=... blueprint plan`) ends with it
+    when previews run in its own pool. The server outlives that command: it must not keep the
+    variables, where a later command's program (another project's) reads them, from its own
+    process (`/proc/self/environ` is the environment it was started with, whatever
+    `os.environ` says) or from the server's."""
+    secret = "the-first-commands-secret"
+    first = run(["plan", fresh_project, "--env", "dev"], folder=socket_folder,
+                BLUEPRINT_TEST_SECRET=secret)
+    assert first.returncode == 0, first.stderr
+    custom_program(project_copy, (
+        "import os\n"
+        "from pulumi_azure_native import resources\n"
+        "seen = b''\n"
+        "for pid in ('self', os.environ['BLUEPRINT_TEST_SERVER']):\n"
+        "    with open(f'/proc/{pid}/environ', 'rb') as handle:\n"
+        "        seen += handle.read()\n"
+        f"resources.ResourceGroup('leaked' if {secret.encode()!r} in seen else 'clean')\n"
+    ))
+    later = run(["plan", project_copy, "--env", "dev", "--format", "json"],
+                folder=socket_folder, BLUEPRINT_TEST_SERVER=str(server_pid(socket_folder)))
+    assert later.returncode in (0, 1), later.stderr
+    assert [r["name"] for r in json.loads(later.stdout)["resources"]] == ["clean"]
+
+
 def test_a_command_that_goes_away_takes_its_worker_with_it(project_copy, socket_folder):
     pid_file = project_copy / "worker.pid"
     custom_program(project_copy, (
