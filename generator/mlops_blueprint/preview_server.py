@@ -14,9 +14,10 @@ a process that imported libraries only. The supervisor waits for the worker and 
 code (the pool reports a program that calls `os._exit` with it), and kills it when the command
 goes away.
 
-Who may connect: the socket lives in a folder of the user's own (`0700`, checked), and the server
-serves only its own user (`SO_PEERCRED`). Its name carries a fingerprint of the interpreter, the
-import path and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
+Who may connect: the socket lives in a folder of the user's own (`0700`, checked), the server
+serves only its own user (`SO_PEERCRED`), and the command talks only to a server of its own (it
+unpickles what the server sends). Its name carries a fingerprint of the interpreter, the import
+path and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
 installation gets a new server, never a stale one; a new server tells the others in the folder to
 leave (it removes their sockets). The server is given the command's import path as absolute
 folders and computes the fingerprint again itself: one that would import other code leaves at
@@ -215,6 +216,11 @@ class Client:
         try:
             sock.connect(str(self.path))
         except OSError:
+            sock.close()
+            return None
+        # What a server sends is unpickled here: only one of this user's. The folder was checked
+        # once, but one under a parent another user may write can be swapped since.
+        if _peer_uid(sock) != os.getuid():
             sock.close()
             return None
         return sock

@@ -250,6 +250,64 @@ def test_another_user_cannot_reach_the_server(fresh_project, socket_folder):
     stop_preview_servers(own)
 
 
+FAKE_SERVER = """
+import builtins, os, pickle, socket, struct, sys
+
+class Payload:
+    def __reduce__(self):
+        return builtins.exec, (f"open({sys.argv[2]!r}, 'w').write('ran')",)
+
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+listener.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = listener.accept()
+    try:
+        if conn.recv(1 << 20):  # the command's hello (a probe sends none)
+            body = pickle.dumps(Payload())
+            conn.sendall(struct.pack("!i", len(body)) + body)
+    except OSError:
+        pass
+    conn.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
+                    reason="needs root, to act as another user, and a python3 it may run")
+def test_a_socket_another_user_listens_on_is_never_talked_to(fresh_project, socket_folder,
+                                                             tmp_path):
+    """The folder is the user's own, checked once; a folder given by `BLUEPRINT_RUNTIME_DIR`,
+    `XDG_RUNTIME_DIR` or `TMPDIR` under a parent another user may write can be swapped after
+    that check. What the command reads from a server it unpickles: it talks only to a server
+    of its own user (`SO_PEERCRED`, as the server checks the command)."""
+    first = run(["plan", fresh_project, "--env", "dev"], folder=socket_folder)
+    assert first.returncode == 0, first.stderr
+    (sock,) = socket_folder.glob("preview-*.sock")
+    stop_preview_servers(socket_folder)
+    theirs = Path(tempfile.mkdtemp(prefix="bp-other-", dir="/tmp"))
+    marker = tmp_path / "RAN"
+    try:
+        os.chown(theirs, 65534, 65534)
+        fake = subprocess.Popen(
+            [SYSTEM_PYTHON, "-c", FAKE_SERVER, str(theirs / "s"), str(marker)],
+            user=65534, stdout=subprocess.PIPE, text=True)
+        try:
+            assert fake.stdout.readline().strip() == "listening"
+            os.rename(theirs / "s", sock)  # the end state of a swapped folder
+            done = run(["plan", fresh_project, "--env", "dev", "--format", "json"],
+                       folder=socket_folder)
+        finally:
+            fake.kill()
+            fake.wait()
+    finally:
+        shutil.rmtree(theirs, ignore_errors=True)
+    assert not marker.exists(), "the command unpickled another user's message"
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["violations"] == []
+
+
 def test_a_new_server_for_a_changed_installation_and_the_old_one_leaves(
         fresh_project, socket_folder, tmp_path, monkeypatch):
     package = tmp_path / "probe_package"
