@@ -14,11 +14,14 @@ a process that imported libraries only. The supervisor waits for the worker and 
 code (the pool reports a program that calls `os._exit` with it), and kills it when the command
 goes away.
 
-Who may connect: the socket lives in a folder of the user's own (`0700`, checked), and the server
-serves only its own user (`SO_PEERCRED`). Its name carries a fingerprint of the interpreter, its
-`sys.path` and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
+Who may connect: the socket lives in a folder of the user's own (`0700`, checked), the server
+serves only its own user (`SO_PEERCRED`), and the command talks only to a server of its own (it
+unpickles what the server sends). Its name carries a fingerprint of the interpreter, the import
+path and every file of the blueprint's packages and of pulumi's, so an edited or upgraded
 installation gets a new server, never a stale one; a new server tells the others in the folder to
-leave (it removes their sockets). Python is started with `-P`: the working directory is not on
+leave (it removes their sockets). The server is given the command's import path as absolute
+folders and computes the fingerprint again itself: one that would import other code leaves at
+once. Python is started with `-P`: the working directory is not on
 `sys.path`, so a project's `yaml.py` cannot stand in for a library.
 
 `BLUEPRINT_PREVIEW_SERVER=off` (or `on`) decides; by default it is on except under CI (`CI`,
@@ -52,6 +55,14 @@ IDLE_SECONDS = 600.0
 #: Seconds a command waits for a server it started to listen, before previewing on its own.
 START_TIMEOUT = 30.0
 _PACKAGES = ("mlops_blueprint", "blueprint_infra")
+#: The command's variables the server is started with (those set): what Python and the imports
+#: may read. Each worker gets its own command's variables; the server keeps no others, so a
+#: variable given to one command (a secret) does not outlive it in the server, where a later
+#: command's program could read it (`/proc/<pid>/environ`: the environment a process started
+#: with, which every fork shows whatever `os.environ` says).
+_SERVER_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+                     "BLUEPRINT_PREVIEW_SERVER_IDLE")
+_SERVER_PREFIXES = ("LC_", "PYTHON")
 _LIBRARIES = ("pulumi", "pulumi_azure_native")
 
 
@@ -102,11 +113,21 @@ def runtime_dir() -> Path | None:
     return folder
 
 
+def import_path() -> list[str]:
+    """Where this process imports from: `sys.path`'s absolute folders (Python made a relative
+    `PYTHONPATH` folder absolute against the working folder it started in; `''`, the working
+    folder of `python -c`, is left out, as `-P` leaves it out of the server). A server started
+    for this process is given exactly these (`PYTHONPATH`): it runs in `/`, where a relative
+    folder would name another place, and the fingerprint would describe code it does not run."""
+    return [entry for entry in sys.path if os.path.isabs(entry)]
+
+
 def fingerprint() -> str:
-    """Changes whenever what a worker would import changes: the interpreter, `sys.path`, every
-    file of the blueprint's packages, pulumi's and pulumi-azure-native's package files."""
+    """Changes whenever what a worker would import changes: the interpreter, the import path
+    (`import_path`), every file of the blueprint's packages, pulumi's and pulumi-azure-native's
+    package files. The server computes it again for itself, and leaves if it differs."""
     digest = hashlib.sha256()
-    digest.update(f"{sys.executable}\0{sys.version}\0{sys.path!r}\0".encode())
+    digest.update(f"{sys.executable}\0{sys.version}\0{import_path()!r}\0".encode())
     for name in _PACKAGES + _LIBRARIES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -148,8 +169,9 @@ class Client:
         if probe is not None:
             probe.close()
             return
-        environ = dict(os.environ)
-        environ.pop("BLUEPRINT_PREVIEW_WARM", None)
+        environ = {key: value for key, value in os.environ.items()
+                   if key in _SERVER_VARIABLES or key.startswith(_SERVER_PREFIXES)}
+        environ["PYTHONPATH"] = os.pathsep.join(import_path())
         try:
             self.started = subprocess.Popen(
                 [sys.executable, "-P", "-m", "mlops_blueprint.preview_server", str(self.path),
@@ -194,6 +216,11 @@ class Client:
         try:
             sock.connect(str(self.path))
         except OSError:
+            sock.close()
+            return None
+        # What a server sends is unpickled here: only one of this user's. The folder was checked
+        # once, but one under a parent another user may write can be swapped since.
+        if _peer_uid(sock) != os.getuid():
             sock.close()
             return None
         return sock
@@ -255,6 +282,8 @@ def serve(path: Path, print_: str) -> None:
 
     from mlops_blueprint import preview_worker
 
+    if fingerprint() != print_:  # not the code the command fingerprinted: it previews alone
+        os._exit(0)
     idle = float(os.environ.get("BLUEPRINT_PREVIEW_SERVER_IDLE") or IDLE_SECONDS)
     steps = preview_worker.warm_steps(full=True)
     common = len(preview_worker.WARM_MODULES) + len(preview_worker.COMMON_AZURE_PACKAGES)

@@ -118,6 +118,76 @@ def test_a_module_in_the_working_folder_never_stands_in_for_a_library(
     assert json.loads(done.stdout)["violations"] == []
 
 
+def test_the_server_imports_the_blueprint_the_command_imports(project_copy, socket_folder,
+                                                              tmp_path):
+    """A relative `PYTHONPATH` (`PYTHONPATH=generator:infra` in a checkout) names folders of the
+    command's working folder. The server runs in `/`: told the same relative folders, it would
+    import another installation's blueprint (or none) under the command's fingerprint, and
+    judge with code the command never checked."""
+    import blueprint_infra
+    import mlops_blueprint
+
+    custom_program(project_copy, (
+        "import blueprint_infra, mlops_blueprint\n"
+        "from pulumi_azure_native import resources\n"
+        "for module in (mlops_blueprint, blueprint_infra):\n"
+        "    resources.ResourceGroup(module.__file__.replace('/', '|'))\n"
+    ))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "gen").symlink_to(Path(mlops_blueprint.__file__).parents[1])
+    (checkout / "inf").symlink_to(Path(blueprint_infra.__file__).parents[1])
+    expected = sorted(str(checkout / folder / name / "__init__.py").replace("/", "|")
+                      for folder, name in (("gen", "mlops_blueprint"),
+                                           ("inf", "blueprint_infra")))
+    for folder in (None, socket_folder):  # the command's own pool, then the server
+        done = run(["plan", project_copy, "--env", "dev", "--format", "json"], folder=folder,
+                   cwd=checkout, PYTHONPATH=os.pathsep.join(["gen", "inf"]))
+        assert done.returncode in (0, 1), done.stderr  # 1: bare groups break policies
+        assert sorted(r["name"] for r in json.loads(done.stdout)["resources"]) == expected
+    assert list(socket_folder.glob("preview-*.sock"))  # the server answered
+
+
+def test_a_server_that_would_not_run_the_fingerprinted_code_does_not_serve(socket_folder):
+    """The server checks the fingerprint it was started for against its own view (its
+    `sys.path`, the package files it imports): a mismatch leaves at once, and the command
+    previews in its own pool."""
+    wrong = "0" * 24
+    path = preview_server.socket_path(socket_folder, wrong)
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(preview_server.import_path())}
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "mlops_blueprint.preview_server", str(path), wrong],
+        env=environ, timeout=60, check=False, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert not path.exists()
+
+
+def test_the_server_keeps_nothing_of_the_environment_of_the_command_that_started_it(
+        fresh_project, project_copy, socket_folder):
+    """A variable given to one command (`AZURE_CLIENT_SECRET=... blueprint plan`) ends with it
+    when previews run in its own pool. The server outlives that command: it must not keep the
+    variables, where a later command's program (another project's) reads them, from its own
+    process (`/proc/self/environ` is the environment it was started with, whatever
+    `os.environ` says) or from the server's."""
+    secret = "the-first-commands-secret"
+    first = run(["plan", fresh_project, "--env", "dev"], folder=socket_folder,
+                BLUEPRINT_TEST_SECRET=secret)
+    assert first.returncode == 0, first.stderr
+    custom_program(project_copy, (
+        "import os\n"
+        "from pulumi_azure_native import resources\n"
+        "seen = b''\n"
+        "for pid in ('self', os.environ['BLUEPRINT_TEST_SERVER']):\n"
+        "    with open(f'/proc/{pid}/environ', 'rb') as handle:\n"
+        "        seen += handle.read()\n"
+        f"resources.ResourceGroup('leaked' if {secret.encode()!r} in seen else 'clean')\n"
+    ))
+    later = run(["plan", project_copy, "--env", "dev", "--format", "json"],
+                folder=socket_folder, BLUEPRINT_TEST_SERVER=str(server_pid(socket_folder)))
+    assert later.returncode in (0, 1), later.stderr
+    assert [r["name"] for r in json.loads(later.stdout)["resources"]] == ["clean"]
+
+
 def test_a_command_that_goes_away_takes_its_worker_with_it(project_copy, socket_folder):
     pid_file = project_copy / "worker.pid"
     custom_program(project_copy, (
@@ -178,6 +248,64 @@ def test_another_user_cannot_reach_the_server(fresh_project, socket_folder):
     nobody = subprocess.run([SYSTEM_PYTHON, "-c", probe], user=65534, timeout=30, check=False)
     assert nobody.returncode == 0
     stop_preview_servers(own)
+
+
+FAKE_SERVER = """
+import builtins, os, pickle, socket, struct, sys
+
+class Payload:
+    def __reduce__(self):
+        return builtins.exec, (f"open({sys.argv[2]!r}, 'w').write('ran')",)
+
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+listener.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = listener.accept()
+    try:
+        if conn.recv(1 << 20):  # the command's hello (a probe sends none)
+            body = pickle.dumps(Payload())
+            conn.sendall(struct.pack("!i", len(body)) + body)
+    except OSError:
+        pass
+    conn.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
+                    reason="needs root, to act as another user, and a python3 it may run")
+def test_a_socket_another_user_listens_on_is_never_talked_to(fresh_project, socket_folder,
+                                                             tmp_path):
+    """The folder is the user's own, checked once; a folder given by `BLUEPRINT_RUNTIME_DIR`,
+    `XDG_RUNTIME_DIR` or `TMPDIR` under a parent another user may write can be swapped after
+    that check. What the command reads from a server it unpickles: it talks only to a server
+    of its own user (`SO_PEERCRED`, as the server checks the command)."""
+    first = run(["plan", fresh_project, "--env", "dev"], folder=socket_folder)
+    assert first.returncode == 0, first.stderr
+    (sock,) = socket_folder.glob("preview-*.sock")
+    stop_preview_servers(socket_folder)
+    theirs = Path(tempfile.mkdtemp(prefix="bp-other-", dir="/tmp"))
+    marker = tmp_path / "RAN"
+    try:
+        os.chown(theirs, 65534, 65534)
+        fake = subprocess.Popen(
+            [SYSTEM_PYTHON, "-c", FAKE_SERVER, str(theirs / "s"), str(marker)],
+            user=65534, stdout=subprocess.PIPE, text=True)
+        try:
+            assert fake.stdout.readline().strip() == "listening"
+            os.rename(theirs / "s", sock)  # the end state of a swapped folder
+            done = run(["plan", fresh_project, "--env", "dev", "--format", "json"],
+                       folder=socket_folder)
+        finally:
+            fake.kill()
+            fake.wait()
+    finally:
+        shutil.rmtree(theirs, ignore_errors=True)
+    assert not marker.exists(), "the command unpickled another user's message"
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["violations"] == []
 
 
 def test_a_new_server_for_a_changed_installation_and_the_old_one_leaves(
