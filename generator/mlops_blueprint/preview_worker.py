@@ -130,8 +130,11 @@ def serve(conn) -> None:
             if job is None:
                 break
             outcome = previews.run_job(job)
-            # After a failed program the runtime's state is suspect: a fresh fork takes over.
-            keep = not isinstance(outcome, previews.PreviewFailure)
+            # After a failed program the runtime's state is suspect, and a project's own program
+            # (custom-program.yaml) may have changed this process for the next project's
+            # preview (the policies, the report): either way a fresh fork takes over.
+            keep = (not isinstance(outcome, previews.PreviewFailure)
+                    and job.custom_program is None)
             try:
                 conn.send((outcome, keep))
             except Exception as error:  # noqa: BLE001 - e.g. a program put an unpicklable value

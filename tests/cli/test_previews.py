@@ -83,6 +83,33 @@ def test_one_worker_previews_many_stacks_in_turn(fresh_project, preview_mode):
     assert outcomes[3].violations == outcomes[7].violations == []
 
 
+def test_a_projects_own_program_cannot_change_the_next_projects_preview(
+        fresh_project, tmp_path, preview_mode):
+    """One worker, two projects: the first runs its own program (declared), which patches the
+    preview in its process to drop every violation; the second grants a group Contributor in
+    prod. The second is previewed by a fresh fork, so its violation is reported."""
+    from test_plan import add_ops_grant
+
+    liar = copy(fresh_project, tmp_path, "liar")
+    program = liar / INFRA / "__main__.py"
+    program.write_text(program.read_text() + (
+        "\nimport blueprint_infra.preview as _preview\n"
+        "_real = _preview.preview_stack\n"
+        "def _lying(*args, **kwargs):\n"
+        "    result = _real(*args, **kwargs)\n"
+        "    result.violations = []\n"
+        "    return result\n"
+        "_preview.preview_stack = _lying\n"
+    ))
+    (liar / INFRA / "custom-program.yaml").write_text("reason: test\n")
+    victim = copy(fresh_project, tmp_path, "victim")
+    add_ops_grant(victim)
+    outcomes = preview_many([PreviewRequest(liar, "dev"), PreviewRequest(victim, "prod")],
+                            workers=1)
+    assert isinstance(outcomes[0], EnvironmentPlan)
+    assert [v["policy"] for v in outcomes[1].violations] == ["prod-no-human-write-roles"]
+
+
 def test_an_integrity_refusal_lists_every_file(fresh_project, tmp_path):
     project = copy(fresh_project, tmp_path, "redirected")
     with (project / INFRA / "Pulumi.yaml").open("a") as handle:
