@@ -32,6 +32,7 @@ and whenever the server cannot be reached, the command previews in its own pool 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -162,12 +163,25 @@ class Client:
         self.failed = self.path is None
 
     def launch(self) -> None:
-        """Start a server unless one answers."""
+        """Start a server unless one answers or another command is starting one: the launch
+        lock (`preview-<fingerprint>.lock`, `flock`) is taken here and handed to the server,
+        which holds it as long as it lives, so commands started together start one server."""
         if self.failed or self.started is not None:
             return
         probe = self._connect()
         if probe is not None:
             probe.close()
+            return
+        try:
+            lock = os.open(self.path.with_suffix(".lock"),
+                           os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError:
+            self.failed = True
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another command's server is starting: wait for it (`worker`)
+            os.close(lock)
             return
         environ = {key: value for key, value in os.environ.items()
                    if key in _SERVER_VARIABLES or key.startswith(_SERVER_PREFIXES)}
@@ -175,12 +189,14 @@ class Client:
         try:
             self.started = subprocess.Popen(
                 [sys.executable, "-P", "-m", "mlops_blueprint.preview_server", str(self.path),
-                 self.print_],
+                 self.print_, str(lock)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                cwd="/", env=environ, start_new_session=True, close_fds=True,
+                cwd="/", env=environ, start_new_session=True, close_fds=True, pass_fds=(lock,),
             )
         except OSError:
             self.failed = True
+        finally:
+            os.close(lock)  # the server's copy holds the lock now
 
     def worker(self) -> tuple[RemoteProcess, Connection] | None:
         """A fresh worker forked by the server, or None (then the pool starts its own)."""
@@ -192,10 +208,12 @@ class Client:
             sock = self._connect()
             if sock is not None:
                 break
-            if (self.started is None or self.started.poll() is not None
+            if (self.failed or (self.started is not None and self.started.poll() is not None)
                     or time.monotonic() > deadline):
                 self.failed = True
                 return None
+            if self.started is None:
+                self.launch()  # the other command's server may have given up: start one
             time.sleep(0.01)
         conn = ServerConnection(sock.detach())
         try:
@@ -273,9 +291,10 @@ class RemoteProcess:
 # --- the server's side -------------------------------------------------------------------------
 
 
-def serve(path: Path, print_: str) -> None:
+def serve(path: Path, print_: str, lock: int | None = None) -> None:
     """Warm up (the common part first, listening as soon as that is done), then answer
-    connections until idle, or until another server takes the folder."""
+    connections until idle, or until another server takes the folder. `lock` is the launch
+    lock's descriptor, held until the server leaves."""
     import gc
     import select
     import signal
@@ -297,6 +316,9 @@ def serve(path: Path, print_: str) -> None:
         if other != path:
             with contextlib.suppress(OSError):
                 other.unlink()
+    for other in path.parent.glob("preview-*.lock"):  # and their launch locks, once free
+        if other != path.with_suffix(".lock"):
+            _remove_if_free(other)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     with contextlib.suppress(OSError):
@@ -317,6 +339,8 @@ def serve(path: Path, print_: str) -> None:
             last = time.monotonic()
             if _peer_uid(sock) == os.getuid() and os.fork() == 0:
                 listener.close()
+                if lock is not None:  # nothing the worker runs needs to hold it
+                    os.close(lock)
                 _supervise(sock, print_)  # never returns
             sock.close()
             continue
@@ -335,6 +359,20 @@ def serve(path: Path, print_: str) -> None:
         if os.stat(path).st_ino == ours:
             path.unlink()
     os._exit(0)
+
+
+def _remove_if_free(lock_file: Path) -> None:
+    try:
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_file.unlink()
+    except OSError:
+        pass  # held: its server is starting or running
+    finally:
+        os.close(descriptor)
 
 
 def _peer_uid(sock: socket.socket) -> int | None:
@@ -390,4 +428,5 @@ if __name__ == "__main__":
     # names the command knows them by.
     from mlops_blueprint import preview_server
 
-    preview_server.serve(Path(sys.argv[1]), sys.argv[2])
+    preview_server.serve(Path(sys.argv[1]), sys.argv[2],
+                         int(sys.argv[3]) if len(sys.argv) > 3 else None)

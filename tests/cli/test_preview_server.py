@@ -83,6 +83,20 @@ def test_later_commands_reuse_one_server_and_report_what_the_own_pool_reports(
     assert [p["environment"] for p in json.loads(first.stdout)] == ["dev", "preprod", "prod"]
 
 
+def test_commands_started_together_start_one_server(fresh_project, socket_folder):
+    environ = {**os.environ, preview_server.SWITCH: "on",
+               preview_server.RUNTIME_DIR: str(socket_folder)}
+    commands = [subprocess.Popen([BLUEPRINT, "plan", str(fresh_project), "--env", "dev",
+                                  "--format", "json"], env=environ, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(4)]
+    outputs = [command.communicate(timeout=300) for command in commands]
+    assert [command.returncode for command in commands] == [0] * 4, outputs
+    assert len({stdout for stdout, _ in outputs}) == 1
+    server_pid(socket_folder)  # exactly one server
+    assert len(list(socket_folder.glob("preview-*.sock"))) == 1
+
+
 def test_each_worker_runs_with_its_own_commands_environment(project_copy, socket_folder):
     """The server was started by the first command; a later command's variables (the ones a
     program or the Azure SDK may read) are the ones its worker sees, not the first one's."""
