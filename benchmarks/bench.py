@@ -402,11 +402,12 @@ def main() -> int:
         per_env = [t / len(ENVIRONMENTS) for t in times]
         rows.append(row(f"`blueprint plan --format json` (all 3 environments){label}", times,
                         f"{note}; {statistics.median(per_env):.2f} s per environment"))
-    for mode, note in (("default", "collector as Python sets it"),
-                       ("frozen", "as a worker runs: heap frozen, collector off")):
+    for mode, label, note in (
+            ("default", "", "collector as Python sets it"),
+            ("frozen", ", as a worker", "heap frozen, collector off")):
         print(f"previews in one process ({mode} gc) ...", flush=True)
         for env, times in in_process(project, max(3, repeat), mode).items():
-            rows.append(row(f"preview of {env} inside one warm process", times, note))
+            rows.append(row(f"preview of {env} inside one warm process{label}", times, note))
     print("blueprint check ...", flush=True)
     check = [blueprint, "check", str(project)]
     rows.append(row("`blueprint check`", measure(check, repeat), "preview server running"))
