@@ -125,10 +125,17 @@ def import_path() -> list[str]:
 
 def fingerprint() -> str:
     """Changes whenever what a worker would import changes: the interpreter, the import path
-    (`import_path`), every file of the blueprint's packages, pulumi's and pulumi-azure-native's
-    package files. The server computes it again for itself, and leaves if it differs."""
+    (`import_path`), the distributions installed in it (their `*.dist-info` folders name their
+    versions: any install, upgrade or removal), every file of the blueprint's packages,
+    pulumi's and pulumi-azure-native's package files. The server computes it again for
+    itself, and leaves if it differs."""
     digest = hashlib.sha256()
     digest.update(f"{sys.executable}\0{sys.version}\0{import_path()!r}\0".encode())
+    for entry in import_path():
+        with contextlib.suppress(OSError):
+            installed = sorted(name for name in os.listdir(entry)
+                               if name.endswith((".dist-info", ".egg-info", ".pth")))
+            digest.update(f"{entry}:{installed!r}\0".encode())
     for name in _PACKAGES + _LIBRARIES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:

@@ -332,7 +332,10 @@ def test_a_new_server_for_a_changed_installation_and_the_old_one_leaves(
                                                       "probe_package"))
     before = preview_server.fingerprint()
     os.utime(package / "__init__.py", ns=(1, 1))
-    assert preview_server.fingerprint() != before  # an edited file: a new server
+    edited = preview_server.fingerprint()
+    assert edited != before  # an edited file: a new server
+    (tmp_path / "pyyaml-9.9.dist-info").mkdir()
+    assert preview_server.fingerprint() != edited  # any distribution installed or upgraded
 
     stale = socket_folder / "preview-0123456789abcdef01234567.sock"
     stale.write_text("")
