@@ -46,6 +46,7 @@ def test_new_with_defaults_creates_the_layout_and_prints_next_steps(tmp_path):
     naming.validate_environments(["dev", suggested, "prod"])  # raises when not a valid name
     # Project teams learn how to get the `blueprint` command.
     assert "pip install -r .cloud/infra/requirements.txt" in run.stdout
+    assert "package feed" not in run.stdout  # that file pins a commit of a git repository
     # --defaults leaves placeholder ids; the next steps say which ones to fill in.
     assert "prod_deployer_object_id" in run.stdout
 

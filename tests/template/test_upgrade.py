@@ -391,6 +391,11 @@ def test_readme_says_how_to_install_blueprint_and_how_upgrades_arrive(rendered_p
     install = "python -m pip install -r .cloud/infra/requirements.txt"
     assert install in readme
     assert readme.index(install) < readme.index("blueprint plan\n")
+    # ... and nothing else: that file pins a git commit, so no package feed or extra index (the
+    # generated CI refuses --extra-index-url, and a second index could shadow the package)
+    for said in (readme, yaml.safe_load((REPO_ROOT / "copier.yml").read_text())[
+            "_message_after_copy"]):
+        assert "EXTRA_INDEX" not in said and "package feed" not in said
     # that file installs the distribution whose console script is `blueprint`
     requirements = (project / ".cloud/infra/requirements.txt").read_text().splitlines()
     assert any(line.startswith("mlops-blueprint @ git+") for line in requirements)

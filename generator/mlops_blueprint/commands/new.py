@@ -463,7 +463,7 @@ def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     console.print("  put each pipeline step under code/<step>/, notebooks under notebooks/<you>/")
     console.print(
         "  install blueprint: python -m pip install -r .cloud/infra/requirements.txt  (from the "
-        "platform team's package feed)"
+        "platform team's git repository, at the commit this project was rendered from)"
     )
     suggestion = next_environment_name(envs)
     console.print(
