@@ -140,6 +140,13 @@ def test_next_steps_on_azure_devops_name_the_branch_policy_not_codeowners(tmp_pa
     assert "request-env preprod" in run.stdout  # [dev, prod]: preprod is the natural next one
 
 
+def test_next_steps_print_a_destination_with_brackets_as_is(tmp_path):
+    dest = tmp_path / "[ml] churn"
+    run = blueprint("new", dest, "--defaults", "-d", "project_name=Churn")
+    assert run.exit_code == 0, run.stderr
+    assert f"in {dest} with environments" in run.stdout
+
+
 def test_template_source_is_recorded_without_credentials(tmp_path, monkeypatch):
     monkeypatch.setenv("BLUEPRINT_TEMPLATE_SOURCE", "https://git.example.com/p/mlops-blueprint.git")
     dest = tmp_path / "env"

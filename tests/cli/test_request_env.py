@@ -230,6 +230,9 @@ def test_request_env_on_azure_devops_speaks_of_the_branch_policy(committed_proje
     assert run.exit_code == 0, run.stderr
     assert "CODEOWNERS" not in run.stdout
     assert "required reviewers of .cloud/infra" in run.stdout
+    # the default team, `[Project]\\Platform Team`, printed as is (not eaten as rich markup)
+    team = load_yaml(project / ".copier-answers.yml")["platform_team"]
+    assert team.startswith("[") and f"pull request for {team}," in run.stdout
 
 
 # --- projects made by `blueprint new` can be updated ------------------------------------------

@@ -418,6 +418,7 @@ def _run_copy(
 
 def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from blueprint_infra import naming
 
@@ -434,17 +435,19 @@ def print_next_steps(dest: Path, answers: dict[str, Any]) -> None:
     ]
 
     console.print(
-        f"[bold green]Created[/] {slug} in {dest} with environments {', '.join(envs)}."
+        f"[bold green]Created[/] {escape(slug)} in {escape(str(dest))} with environments "
+        f"{escape(', '.join(envs))}."
     )
     source = str(answers.get("_src_path") or "")
-    console.print(f"Template: {source} at {answers.get('_commit')}")
+    console.print(f"Template: {source} at {answers.get('_commit')}", markup=False)
     if source and "://" not in source and not re.match(r"^[\w.-]+@[\w.-]+:", source):
         console.print(
             "  (a folder on this machine: for updates elsewhere and Renovate, set _src_path in "
             ".copier-answers.yml to the template's git URL, or pass --template-source / "
             f"{SOURCE_ENV})"
         )
-    console.print(f"Every command below runs in the project: cd {shlex.quote(str(dest))}")
+    console.print(f"Every command below runs in the project: cd {shlex.quote(str(dest))}",
+                  markup=False)
     console.print(f"\n[bold]Platform team[/] (you own .cloud/infra/ through {owners})")
     console.print("  git init -b main && git add -A && git commit -m 'New project'")
     console.print("  push it, then as a platform admin create the deploy identities and registry:")

@@ -245,6 +245,7 @@ def _report(
 ) -> list[str]:
     """Prints what changed and the next steps; returns the files left with merge conflicts."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(highlight=False, soft_wrap=True)
     stack = root / ".cloud" / "infra" / f"Pulumi.{environment}.yaml"
@@ -258,7 +259,7 @@ def _report(
         "uncommitted, for review:"
     )
     for line in changed:
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False)
     conflicts = [
         line[3:]
         for line in changed
@@ -267,12 +268,14 @@ def _report(
     ]
     if conflicts:
         console.print(
-            f"[yellow]Resolve the merge conflicts in: {', '.join(conflicts)}[/] before committing."
+            f"[yellow]Resolve the merge conflicts in: {escape(', '.join(conflicts))}[/] before "
+            "committing."
         )
     console.print(
         "\nNext: git diff; blueprint plan --env "
         f"{environment}; git switch -c request-env-{environment} && git add -A && git commit; "
-        f"open a pull request for {reviewers} to approve."
+        f"open a pull request for {reviewers} to approve.",
+        markup=False,  # an Azure DevOps team is `[Project]\\Team`, not rich markup
     )
     return conflicts
 
