@@ -199,6 +199,25 @@ def test_a_plain_folder_template_needs_a_source_to_record(tmp_path):
     assert (answers["_src_path"], answers["_commit"]) == (url, f"v{version}")
 
 
+def test_a_local_template_repository_records_the_source_given(template_repo, tmp_path):
+    """A clone of the template on this machine renders fine, but its path is no use to
+    `copier update` elsewhere: the --template-source given is what the project records."""
+    url = "https://git.example.com/platform/mlops-blueprint.git"
+    dest = tmp_path / "p"
+    run = blueprint("new", dest, "--defaults", "--template", template_repo, "--vcs-ref", "v0.1.0",
+                    "--template-source", url)
+    assert run.exit_code == 0, run.stderr
+    answers = load_yaml(dest / ".copier-answers.yml")
+    assert (answers["_src_path"], answers["_commit"]) == (url, "v0.1.0")
+    assert "a folder on this machine" not in run.stdout
+
+    dest = tmp_path / "q"  # without a source: the repository, as copier records it
+    run = blueprint("new", dest, "--defaults", "--template", template_repo, "--vcs-ref", "v0.1.0")
+    assert run.exit_code == 0, run.stderr
+    assert load_yaml(dest / ".copier-answers.yml")["_src_path"] == str(template_repo)
+    assert "a folder on this machine" in run.stdout
+
+
 def test_the_checkout_origin_is_recorded_without_credentials(tmp_path):
     from cli_helpers import git
 

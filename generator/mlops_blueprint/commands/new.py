@@ -134,6 +134,10 @@ def resolve_template(
     if template:
         template = _for_copier(template)
         if _is_git_source(template):
+            if source and _is_local(template):
+                # A clone on this machine: render it, record the team's URL (and the tag or
+                # commit copier records, which that URL is expected to have).
+                return TemplateOrigin(template, vcs_ref, source, None)
             # copier records the URL/repository and the commit it rendered: fetchable as is.
             return TemplateOrigin(template, vcs_ref)
         read_questions(template)  # a folder that is no template: say so first
@@ -182,6 +186,14 @@ def _is_git_source(src: str) -> bool:
         return True
     path = Path(src).expanduser()
     return path.is_dir() and (path / ".git").exists()
+
+
+def _is_local(src: str) -> bool:
+    """A template on this machine (a folder or `file://`), not one copier can fetch elsewhere."""
+    if src.startswith(("git+file://", "file://")):
+        return True
+    return "://" not in src and not src.startswith(("git@", "gh:", "gl:")) and Path(
+        src).expanduser().exists()
 
 
 def _clean_url(url: str) -> str:
