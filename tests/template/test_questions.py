@@ -226,7 +226,9 @@ def test_migration_kinds_are_the_task_kinds(copier_template):
     env, _, tasks = copier_template
     (task,) = tasks
     config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
-    environments = ["dev", "preprod", "qa", "test", "prod", "staging", "uat"]
+    # staging names, and names that are none of dev, prod or staging (kind prod, the strictest)
+    environments = ["dev", "preprod", "qa", "test", "prod", "staging", "uat", "sandbox", "live",
+                    "dr"]
     task_kinds = env.from_string(task.cmd[task.cmd.index("--kinds") + 1]).render(
         environments=environments)
     for migration in config["_migrations"]:
