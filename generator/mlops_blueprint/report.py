@@ -740,7 +740,12 @@ def fleet_findings(project: ProjectStatus) -> list[str]:
 
 def _fleet_summary_line(fleet: FleetReport) -> str:
     s = fleet.summary()
-    return (f"{s['projects']} projects ({s['unreadable']} unreadable), {s['stacks']} stacks: "
+
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    return (f"{count(s['projects'], 'project')} ({s['unreadable']} unreadable), "
+            f"{count(s['stacks'], 'stack')}: "
             f"{s['violating_stacks']} violating, {s['stack_errors']} not previewable; "
             f"{s['behind']} behind the newest template, {s['with_placeholders']} with "
             f"placeholders, {s['with_conflicts']} with conflicts, {s['custom_programs']} running "

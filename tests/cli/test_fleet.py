@@ -215,3 +215,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     run = blueprint("fleet", *args)
     assert run.exit_code == 2
     assert len(run.error_lines) == 1 and expected in run.error_lines[0], run.stderr
+
+
+def test_the_summary_line_of_one_project_counts_in_the_singular(fleet):
+    run = blueprint("fleet", fleet["tidy"], "--format", "markdown")
+    assert "\n1 project (0 unreadable), 2 stacks: " in run.stdout, run.stdout
+
