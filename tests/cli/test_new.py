@@ -115,6 +115,12 @@ def test_unknown_template_path_is_one_line(tmp_path):
     assert run.exit_code == 2
     assert len(run.error_lines) == 1 and "copier.yml" in run.error_lines[0]
 
+    run = blueprint("new", tmp_path / "p", "--defaults", "--template", tmp_path / "typo")
+    assert run.exit_code == 2  # not "is not a git repository ... pass --template-source"
+    (line,) = run.error_lines
+    assert "no such folder" in line and "--template-source" not in line
+    assert not (tmp_path / "p").exists()
+
 
 def test_hidden_question_is_not_offered_nor_accepted(tmp_path):
     dest = tmp_path / "p"

@@ -140,6 +140,11 @@ def resolve_template(
                 return TemplateOrigin(template, vcs_ref, source, None)
             # copier records the URL/repository and the commit it rendered: fetchable as is.
             return TemplateOrigin(template, vcs_ref)
+        if not Path(template).expanduser().exists():
+            raise UsageError(
+                f"--template {template}: no such folder (a template is a folder with copier.yml, "
+                "a git repository or a git URL)"
+            )
         read_questions(template)  # a folder that is no template: say so first
         if source is None:
             raise UsageError(
