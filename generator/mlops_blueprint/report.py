@@ -461,6 +461,9 @@ def _signed(amount: float) -> str:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        # Pulumi passes every number as a double: a node count of 4 arrives as 4.0
+        value = int(value)
     text = json.dumps(value, default=_json_default) if not isinstance(value, str) else value
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -89,3 +89,13 @@ def test_two_runs_under_different_hash_seeds_print_identical_bytes(fresh_project
 
     outputs = {run(seed) for seed in ("1", "2", "3")}
     assert len(outputs) == 1 and outputs.pop()
+
+
+def test_a_changed_whole_number_reads_as_one():
+    """Pulumi hands the preview every number as a double; `maxNodeCount: 2.0 -> 4.0` in a
+    pull-request comment reads as if the template wrote a fraction."""
+    from mlops_blueprint.report import _value
+
+    assert (_value(2.0), _value(4), _value(0.5), _value("2.0"), _value(True)) == (
+        "2", "4", "0.5", "2.0", "true")
+
