@@ -119,8 +119,9 @@ def import_path() -> list[str]:
     `PYTHONPATH` folder absolute against the working folder it started in; `''`, the working
     folder of `python -c`, is left out, as `-P` leaves it out of the server). A server started
     for this process is given exactly these (`PYTHONPATH`): it runs in `/`, where a relative
-    folder would name another place, and the fingerprint would describe code it does not run."""
-    return [entry for entry in sys.path if os.path.isabs(entry)]
+    folder would name another place, and the fingerprint would describe code it does not run.
+    Each folder once, where it first stands, as Python's `site` leaves the server's."""
+    return list(dict.fromkeys(entry for entry in sys.path if os.path.isabs(entry)))
 
 
 def fingerprint() -> str:

@@ -345,6 +345,18 @@ def test_a_new_server_for_a_changed_installation_and_the_old_one_leaves(
     assert len(list(socket_folder.glob("preview-*.sock"))) == 1
 
 
+def test_a_command_whose_import_path_repeats_a_folder_is_served(fresh_project, preview_mode,
+                                                                monkeypatch):
+    """pytest (and a .pth file) can put a folder on sys.path twice; the server's `site` keeps
+    it once, and their fingerprints must still agree."""
+    from mlops_blueprint.previews import EnvironmentPlan, PreviewRequest, preview_many
+
+    monkeypatch.setattr(sys, "path", [*sys.path, sys.path[-1], sys.path[0]])
+    (outcome,) = preview_many([PreviewRequest(fresh_project, "dev")])
+    assert isinstance(outcome, EnvironmentPlan)
+    # preview_mode checks that the server answered (not the command's own pool)
+
+
 def test_an_idle_server_leaves(fresh_project, socket_folder):
     done = run(["plan", fresh_project, "--env", "dev"], folder=socket_folder,
                BLUEPRINT_PREVIEW_SERVER_IDLE="1")
