@@ -294,6 +294,17 @@ def _of_type(resources: Iterable[Resource], *types: str) -> Iterator[Resource]:
     return (r for r in resources if canonical_type(r.type) in wanted)
 
 
+def _known_values(
+    resources: Iterable[Resource], *types: str, at: str
+) -> Iterator[tuple[Resource, object]]:
+    """Each resource of the types with its value at the dotted input path `at`, where the
+    preview knows it: a plain setting that is unknown never fails a policy."""
+    for r in _of_type(resources, *types):
+        value = _get(r.properties, *at.split("."))
+        if value is not UNKNOWN:
+            yield r, value
+
+
 def _truthy(value: object) -> bool:
     """True for an explicit true (bools, or the strings some providers echo back)."""
     return value is True or (isinstance(value, str) and value.lower() == "true")
@@ -411,16 +422,14 @@ def check_storage_no_public_blob_access(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
     """Storage accounts forbid public blob access; containers are private."""
-    for r in _of_type(resources, STORAGE_ACCOUNT):
-        value = r.properties.get("allowBlobPublicAccess")
-        if value is not UNKNOWN and not _explicitly_false(value):
+    for r, value in _known_values(resources, STORAGE_ACCOUNT, at="allowBlobPublicAccess"):
+        if not _explicitly_false(value):
             yield r.name, (
                 f"storage account '{r.name}' does not disable public blob access "
                 f"(allowBlobPublicAccess={value!r}). Fix: set allow_blob_public_access=False."
             )
-    for r in _of_type(resources, BLOB_CONTAINER):
-        value = r.properties.get("publicAccess")
-        if value not in (None, UNKNOWN, "None"):
+    for r, value in _known_values(resources, BLOB_CONTAINER, at="publicAccess"):
+        if value not in (None, "None"):
             yield r.name, (
                 f"blob container '{r.name}' allows anonymous reads (publicAccess={value!r}). "
                 f"Fix: set public_access='None' (or leave it unset)."
@@ -459,9 +468,8 @@ def check_keyvault_rbac(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
     """Key vaults use Azure RBAC, not access policies, so the RBAC table covers secrets too."""
-    for r in _of_type(resources, KEY_VAULT):
-        value = _get(r.properties, "properties", "enableRbacAuthorization")
-        if value is not UNKNOWN and not _truthy(value):
+    for r, value in _known_values(resources, KEY_VAULT, at="properties.enableRbacAuthorization"):
+        if not _truthy(value):
             yield r.name, (
                 f"key vault '{r.name}' uses access policies (enableRbacAuthorization="
                 f"{value!r}), which bypass the reviewed role assignments. Fix: set "
@@ -515,9 +523,8 @@ def check_container_registry_anonymous_pull(
 
 
 def _public_workspaces(resources: Sequence[Resource]) -> Iterator[tuple[Resource, object]]:
-    for r in _of_type(resources, ML_WORKSPACE):
-        value = r.properties.get("publicNetworkAccess")
-        if value is not UNKNOWN and value != "Disabled":
+    for r, value in _known_values(resources, ML_WORKSPACE, at="publicNetworkAccess"):
+        if value != "Disabled":
             yield r, value
 
 
@@ -541,13 +548,12 @@ def check_prod_workspace_private(
 def _data_services_public(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str, object]]:
     """Storage accounts, key vaults and container registries whose public network access is not
     Disabled (unset means Enabled in Azure)."""
-    for r in _of_type(resources, STORAGE_ACCOUNT, CONTAINER_REGISTRY):
-        value = r.properties.get("publicNetworkAccess")
-        if value is not UNKNOWN and value != "Disabled":
+    for r, value in _known_values(resources, STORAGE_ACCOUNT, CONTAINER_REGISTRY,
+                                  at="publicNetworkAccess"):
+        if value != "Disabled":
             yield r, "public_network_access='Disabled'", value
-    for r in _of_type(resources, KEY_VAULT):
-        value = _get(r.properties, "properties", "publicNetworkAccess")
-        if value is not UNKNOWN and not (isinstance(value, str) and value.lower() == "disabled"):
+    for r, value in _known_values(resources, KEY_VAULT, at="properties.publicNetworkAccess"):
+        if not (isinstance(value, str) and value.lower() == "disabled"):
             yield r, "properties.public_network_access='Disabled'", value
 
 
@@ -593,9 +599,8 @@ def check_storage_no_shared_key(
 ) -> Iterator[Finding]:
     """Storage accounts turn shared key access off, so neither account keys nor the SAS tokens
     signed with them work: every access is Entra ID and RBAC."""
-    for r in _of_type(resources, STORAGE_ACCOUNT):
-        value = r.properties.get("allowSharedKeyAccess")
-        if value is not UNKNOWN and not _explicitly_false(value):
+    for r, value in _known_values(resources, STORAGE_ACCOUNT, at="allowSharedKeyAccess"):
+        if not _explicitly_false(value):
             shown = "unset, which Azure treats as true" if value is None else repr(value)
             yield r.name, (
                 f"storage account '{r.name}' allows shared key access ({shown}): its account "
@@ -612,9 +617,8 @@ def check_compute_local_auth_disabled(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
     """Azure ML computes disable local authentication (keys), so only Entra ID signs in."""
-    for r in _of_type(resources, ML_COMPUTE):
-        value = _get(r.properties, "properties", "disableLocalAuth")
-        if value is not UNKNOWN and not _truthy(value):
+    for r, value in _known_values(resources, ML_COMPUTE, at="properties.disableLocalAuth"):
+        if not _truthy(value):
             yield r.name, (
                 f"compute '{r.name}' ({_compute_kind(r)}) keeps local authentication "
                 f"(disableLocalAuth={value!r}). Fix: set disable_local_auth=True on its "
