@@ -661,8 +661,10 @@ def check_compute_no_public_ssh_or_ip(
                 )
 
 
-def _min_nodes(r: Resource) -> object:
-    return _get(r.properties, "properties", "properties", "scaleSettings", "minNodeCount")
+def _warm_nodes(r: Resource) -> float:
+    """How many nodes a cluster keeps running when idle (its known minNodeCount), else 0."""
+    low = _get(r.properties, "properties", "properties", "scaleSettings", "minNodeCount")
+    return low if isinstance(low, (int, float)) and not isinstance(low, bool) and low > 0 else 0
 
 
 def check_prod_workspace_private_endpoint(
@@ -694,8 +696,7 @@ def check_dev_compute_scales_to_zero(
     for r in _of_type(resources, ML_COMPUTE):
         compute_type = _compute_kind(r)
         if compute_type == "AmlCompute":
-            low = _min_nodes(r)
-            if isinstance(low, (int, float)) and not isinstance(low, bool) and low > 0:
+            if low := _warm_nodes(r):
                 yield r.name, (
                     f"compute cluster '{r.name}' in dev keeps {int(low)} node(s) running when "
                     f"idle, billed around the clock. Fix: set scale_settings.min_node_count=0."
@@ -721,8 +722,8 @@ def check_prod_compute_min_nodes(
     if not context.is_prod_environment:
         return
     for r in _of_type(resources, ML_COMPUTE):
-        low = _min_nodes(r)
-        if not (isinstance(low, (int, float)) and not isinstance(low, bool) and low > 0):
+        low = _warm_nodes(r)
+        if not low:
             continue
         reason = _get(r.properties, "tags", ALWAYS_ON_TAG)
         if isinstance(reason, str) and reason.strip():
