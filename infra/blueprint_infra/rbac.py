@@ -25,8 +25,7 @@ import uuid
 from dataclasses import dataclass
 
 from blueprint_infra import roles
-
-KINDS = ("dev", "staging", "prod")
+from blueprint_infra.naming import KINDS, environment_kind
 
 #: Principals of an environment stack, with the principal type Azure records for them.
 PRINCIPAL_TYPES: dict[str, str] = {
@@ -214,8 +213,6 @@ class BootstrapAssignment:
 def bootstrap_assignments(environments: list[str], *, aks: bool) -> list[BootstrapAssignment]:
     """Every role assignment the bootstrap makes for these environments, in order. The
     bootstrap creates exactly these; docs/rbac.md shows them; tests compare the two."""
-    from blueprint_infra.naming import environment_kind
-
     found: list[BootstrapAssignment] = []
     for env in environments:
         kind = environment_kind(env)
@@ -361,8 +358,6 @@ def render_markdown() -> str:
 
 
 def _bootstrap_markdown() -> list[str]:
-    from blueprint_infra.naming import environment_kind
-
     envs = list(EXAMPLE_ENVIRONMENTS)
     assignments = bootstrap_assignments(envs, aks=True)
     lines = [
@@ -435,8 +430,6 @@ def _bootstrap_markdown() -> list[str]:
 def rights_in_prod(assignments: list[BootstrapAssignment],
                    holder: str) -> list[BootstrapAssignment]:
     """The assignments of `holder` on scopes that belong to a prod-kind environment."""
-    from blueprint_infra.naming import environment_kind
-
     return [a for a in assignments if a.holder == holder and a.environment is not None
             and environment_kind(a.environment) == "prod"]
 
