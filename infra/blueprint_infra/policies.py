@@ -962,6 +962,18 @@ def check_prod_role_allow_list(
         )
 
 
+def _other_environment_group(scope: object, slug: str, env: str) -> str | None:
+    """The resource group of another of the project's environments (`rg-<slug>-<other>`) that
+    a scope lies in, lower-case; None when it lies in `env`'s own group, the platform group or
+    outside the project's groups. `slug` and `env` are lower-case."""
+    match = re.search(r"/resourcegroups/([^/]+)", str(scope or "").lower())
+    group = match.group(1) if match else None
+    own = {naming.environment_resource_group(slug, e) for e in (env, "platform")}
+    if group and group.startswith(f"rg-{slug}-") and group not in own:
+        return group
+    return None
+
+
 def check_grants_in_own_environment(
     resources: Sequence[Resource], context: PolicyContext
 ) -> Iterator[Finding]:
@@ -977,16 +989,15 @@ def check_grants_in_own_environment(
     if len(slugs) != 1:
         return
     slug = slugs.pop()
-    allowed = {f"rg-{slug}-{env}", f"rg-{slug}-platform"}
     for r in _of_type(resources, ROLE_ASSIGNMENT, *PIM_TYPES):
         scope = r.properties.get("scope")
-        match = re.search(r"/resourcegroups/([^/]+)", str(scope or "").lower())
-        if match and match.group(1).startswith(f"rg-{slug}-") and match.group(1) not in allowed:
+        other = _other_environment_group(scope, slug, env)
+        if other:
             raw_role = r.properties.get("roleDefinitionId")
             yield r.name, (
                 f"'{r.name}' grants '{_role_label(parse_role_id(raw_role), raw_role)}' "
                 f"to {r.properties.get('principalId')}{_scope_text(scope)}, in another "
-                f"environment's resource group ({match.group(1)}), from the {env} stack. Fix: "
+                f"environment's resource group ({other}), from the {env} stack. Fix: "
                 f"grant inside rg-{slug}-{env}; another environment's rights are that "
                 "environment's stack's to give.")
 
@@ -1328,9 +1339,7 @@ def _own_scope(scope: str, identity: _Identity) -> str | None:
     slug = (identity.slug or "").lower()
     # Inside another environment's group nothing is this identity's: a "shared" registry or
     # cluster, a state container or key there would be a right in that environment.
-    inside = re.search(r"/resourcegroups/([^/]+)", text)
-    if inside and inside.group(1).startswith(f"rg-{slug}-") and inside.group(1) not in (
-            f"rg-{slug}-{env}", f"rg-{slug}-platform"):
+    if _other_environment_group(text, slug, env):
         return None
     if "/containers/" in text:
         return "state" if text.endswith(f"/containers/{STATE_CONTAINER_PREFIX}{env}") else None
@@ -1339,7 +1348,7 @@ def _own_scope(scope: str, identity: _Identity) -> str | None:
     if ("/providers/microsoft.machinelearningservices/registries/" in text
             or "/providers/microsoft.containerservice/managedclusters/" in text):
         return "shared"
-    group = f"/resourcegroups/rg-{(identity.slug or '').lower()}-{env}"
+    group = f"/resourcegroups/{naming.environment_resource_group(slug, env)}"
     if text.endswith(group) or f"{group}/" in text:
         return "group"
     return None
