@@ -104,7 +104,7 @@ def deployer_check(settings: EnvironmentSettings, deploying_object_id: str | Non
     """
     deploying = (deploying_object_id or "").lower() or "<unknown>"
     key = f"{settings.project}:deployerObjectId"
-    if settings.kind != "prod":
+    if not settings.is_prod:
         return f"not enforced ({settings.kind} stack); deploying identity {deploying}"
     configured = settings.deployer_object_id
     problem = ""
@@ -161,7 +161,7 @@ def run_environment() -> None:
     private_subnet, private_warning = guardrails.private_inbound_check(settings, dry_run)
     if private_warning:
         pulumi.log.warn(private_warning)
-    if naming.is_placeholder(settings.data_scientists_group_id) and settings.kind != "prod":
+    if naming.is_placeholder(settings.data_scientists_group_id) and not settings.is_prod:
         # Not refused (a dev stack may come up before the group exists), but Azure rejects
         # role assignments to a principal that does not exist.
         pulumi.log.warn(
