@@ -1,7 +1,7 @@
 """`blueprint plan --against REF`: what a change does to each environment, previewed offline.
 
 The project as it is on disk (a pull request's checkout) and the project as it was at a git ref
-(the target branch) are both previewed with `previews.run_plans`; the difference is reported per
+(the target branch) are both previewed with `previews.preview_many`; the difference is reported per
 environment: resources added, removed and changed (input by input), role assignments granted and
 revoked, policy verdicts and the idle monthly cost. The ref is read with `git archive` into a
 temporary folder, so the repository (its index, worktrees, refs) is never written to.

@@ -1,6 +1,6 @@
 """A previewed environment, and the one function that previews stacks.
 
-`plan`, `check` and `fleet` call `preview_many` (plan and check through `run_plans`); the
+`check`, `fleet` and `plan --against` call `preview_many`, `plan` calls `run_plans`; the
 renderers in `report.py` take the `EnvironmentPlan`s it returns. Each stack runs the project's real
 `.cloud/infra` program under Pulumi's mock engine (`blueprint_infra.preview.preview_stack`) in a
 child process: one pool of warm workers per call (see `preview_worker`), never a process per stack
