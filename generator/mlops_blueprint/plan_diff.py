@@ -418,7 +418,8 @@ def plan_against(
         old_wanted = [e for e in wanted if e in old_envs]
         outcomes = preview_many(
             [PreviewRequest(project.root, e, as_identity) for e in new_wanted]
-            + [PreviewRequest(old_root, e, as_identity) for e in old_wanted]
+            + [PreviewRequest(old_project.root, e, as_identity) for e in old_wanted],
+            projects=[project, old_project] if old_project else [project],
         )
     after_outcomes = dict(zip(new_wanted, outcomes[: len(new_wanted)], strict=True))
     before_outcomes = dict(zip(old_wanted, outcomes[len(new_wanted):], strict=True))

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -129,15 +130,16 @@ class _Job:
 
 def preview_many(
     requests: list[PreviewRequest], *, workers: int | None = None,
-    timeout: float = PREVIEW_TIMEOUT,
+    timeout: float = PREVIEW_TIMEOUT, projects: Iterable[Any] = (),
 ) -> list[PreviewOutcome]:
     """Preview every requested stack; one outcome per request, in the requests' order: an
     `EnvironmentPlan`, or a `PreviewFailure` naming the file and the reason. Files are read
-    here (a project is loaded once however many of its stacks are asked for); the programs run
-    in at most `workers` child processes (default: the usable CPUs), each a fork of one warm
-    process: the preview server's (`preview_server`) or else this command's forkserver."""
+    here (a project is loaded once however many of its stacks are asked for; not at all when
+    the caller passes it loaded, in `projects`); the programs run in at most `workers` child
+    processes (default: the usable CPUs), each a fork of one warm process: the preview
+    server's (`preview_server`) or else this command's forkserver."""
     start_warming(full=len(requests) > FULL_WARM_STACKS)
-    jobs, outcomes = _prepare(requests)
+    jobs, outcomes = _prepare(requests, projects)
     outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
     return [outcomes[i] for i in range(len(requests))]
 
@@ -209,12 +211,15 @@ class _environment:
                 os.environ[key] = value
 
 
-def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
+def _prepare(requests: list[PreviewRequest], loaded_projects: Iterable[Any] = ()
+             ) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
+    """Read and judge each request's files; `loaded_projects` (`project.Project`s the caller
+    has loaded already) are not read again."""
     from blueprint_infra import naming
     from blueprint_infra.naming import InvalidAnswer
     from mlops_blueprint import project as projects
 
-    loaded: dict[Path, Any] = {}
+    loaded: dict[Path, Any] = {p.root: p for p in loaded_projects}
     jobs: list[_Job] = []
     failed: dict[int, PreviewOutcome] = {}
     for index, request in enumerate(requests):
@@ -470,7 +475,7 @@ def run_plans(
     if not names:
         raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
     requests = [PreviewRequest(project.root, name, as_identity) for name in names]
-    jobs, refused = _prepare(requests)
+    jobs, refused = _prepare(requests, [project])
     if refused:  # bad input names its file already; a refusal is "file: why"
         raise UsageError("; ".join(
             f.message if f.reason == "input" else str(f) for f in refused.values()))
