@@ -10,11 +10,12 @@ registers nothing is a failure of its stack, reported as such, and the others st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -191,20 +192,15 @@ def _start_forkserver(*, full: bool) -> None:
         forkserver.ensure_running()
 
 
-class _environment:
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
     """Set environment variables for the processes started inside the block, then restore."""
-
-    def __init__(self, **values: str) -> None:
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *_: object) -> None:
-        for key, value in self.saved.items():
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
