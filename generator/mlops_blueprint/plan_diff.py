@@ -23,8 +23,6 @@ from typing import Any
 from mlops_blueprint.errors import UsageError
 from mlops_blueprint.previews import EnvironmentPlan
 
-ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
-
 
 @dataclass
 class Version:
@@ -331,13 +329,8 @@ def compare(
     diff = EnvironmentDiff(environment, kind, before, after, before_error)
 
     def azure(plan: EnvironmentPlan | None) -> dict[tuple[str, str], dict[str, Any]]:
-        if plan is None:
-            return {}
-        return {
-            report.resource_key(r): r
-            for r in report.azure_resources(plan)
-            if r.get("type") != ROLE_ASSIGNMENT  # shown as grants
-        }
+        # the role assignments are shown as grants
+        return {report.resource_key(r): r for r in report.non_rbac_resources(plan)} if plan else {}
 
     old, new = azure(before), azure(after)
     diff.resources_added = [_resource_summary(new[k]) for k in sorted(set(new) - set(old))]
