@@ -81,7 +81,7 @@ class ProjectStatus:
     placeholders: list[dict[str, str]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     custom_program: str | None = None  # the declared reason when it runs its own program
-    root: Path | None = None  # where it was read (not reported)
+    loaded: Any = None  # the `project.Project` read, for its previews (not reported)
 
     @property
     def readable(self) -> bool:
@@ -389,13 +389,14 @@ def conflicts(root: Path) -> list[dict[str, Any]]:
 # --- the fleet --------------------------------------------------------------------------------
 
 
-def _preview_all(jobs: Sequence[tuple[Path, str]]) -> list[Any]:
-    """Preview every (project root, environment) of the fleet in one call, so all stacks of all
-    projects share one pool of worker processes. Each result is an EnvironmentPlan, or the
+def _preview_all(jobs: Sequence[tuple[Any, str]]) -> list[Any]:
+    """Preview every (loaded project, environment) of the fleet in one call, so all stacks of
+    all projects share one pool of worker processes. Each result is an EnvironmentPlan, or the
     one-line reason it could not be made."""
     from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
 
-    outcomes = preview_many([PreviewRequest(root, env) for root, env in jobs])
+    outcomes = preview_many([PreviewRequest(project.root, env) for project, env in jobs],
+                            projects=[project for project, _ in jobs])
     return [str(o) if isinstance(o, PreviewFailure) else o for o in outcomes]
 
 
@@ -410,7 +411,7 @@ def inspect(path: str, template: str | None, cache: TagCache) -> ProjectStatus:
     except UsageError as error:
         status.error = str(error)
         return status
-    status.root = project.root
+    status.loaded = project
     status.project = project.slug
     status.environments = project.stack_names()
     status.template = template_status(project.answers, project.root, template, cache)
@@ -428,14 +429,14 @@ def build(paths: Iterable[str], *, template: str | None = None) -> FleetReport:
     if template and Path(template).expanduser().exists():  # a local --template: from here
         template = str(Path(template).expanduser().resolve())
     projects = [inspect(path, template, cache) for path in paths]
-    jobs = [(p.root, s.environment) for p in projects if p.root for s in p.stacks]
-    stacks = [(p, s) for p in projects if p.root for s in p.stacks]
-    for (project, stack), result in zip(stacks, _preview_all(jobs), strict=True):
+    stacks = [(p, s) for p in projects if p.loaded for s in p.stacks]
+    results = _preview_all([(p.loaded, s.environment) for p, s in stacks])
+    from mlops_blueprint import report
+
+    for (project, stack), result in zip(stacks, results, strict=True):
         if isinstance(result, str):
             stack.error = result
             continue
-        from mlops_blueprint import report
-
         plan = report.ordered(result)
         project.custom_program = project.custom_program or getattr(plan, "custom_program", None)
         stack.violations = plan.violations

@@ -1,7 +1,7 @@
 """`blueprint plan --against REF`: what a change does to each environment, previewed offline.
 
 The project as it is on disk (a pull request's checkout) and the project as it was at a git ref
-(the target branch) are both previewed with `previews.run_plans`; the difference is reported per
+(the target branch) are both previewed with `previews.preview_many`; the difference is reported per
 environment: resources added, removed and changed (input by input), role assignments granted and
 revoked, policy verdicts and the idle monthly cost. The ref is read with `git archive` into a
 temporary folder, so the repository (its index, worktrees, refs) is never written to.
@@ -22,8 +22,6 @@ from typing import Any
 
 from mlops_blueprint.errors import UsageError
 from mlops_blueprint.previews import EnvironmentPlan
-
-ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
 
 @dataclass
@@ -331,13 +329,8 @@ def compare(
     diff = EnvironmentDiff(environment, kind, before, after, before_error)
 
     def azure(plan: EnvironmentPlan | None) -> dict[tuple[str, str], dict[str, Any]]:
-        if plan is None:
-            return {}
-        return {
-            report.resource_key(r): r
-            for r in report.azure_resources(plan)
-            if r.get("type") != ROLE_ASSIGNMENT  # shown as grants
-        }
+        # the role assignments are shown as grants
+        return {report.resource_key(r): r for r in report.non_rbac_resources(plan)} if plan else {}
 
     old, new = azure(before), azure(after)
     diff.resources_added = [_resource_summary(new[k]) for k in sorted(set(new) - set(old))]
@@ -418,7 +411,8 @@ def plan_against(
         old_wanted = [e for e in wanted if e in old_envs]
         outcomes = preview_many(
             [PreviewRequest(project.root, e, as_identity) for e in new_wanted]
-            + [PreviewRequest(old_root, e, as_identity) for e in old_wanted]
+            + [PreviewRequest(old_project.root, e, as_identity) for e in old_wanted],
+            projects=[project, old_project] if old_project else [project],
         )
     after_outcomes = dict(zip(new_wanted, outcomes[: len(new_wanted)], strict=True))
     before_outcomes = dict(zip(old_wanted, outcomes[len(new_wanted):], strict=True))

@@ -313,7 +313,7 @@ def serve(path: Path, print_: str, lock: int | None = None) -> None:
         os._exit(0)
     idle = float(os.environ.get("BLUEPRINT_PREVIEW_SERVER_IDLE") or IDLE_SECONDS)
     steps = preview_worker.warm_steps(full=True)
-    common = len(preview_worker.WARM_MODULES) + len(preview_worker.COMMON_AZURE_PACKAGES)
+    common = len(preview_worker.warm_steps(full=False))
     gc.disable()
     for step in steps[:common]:
         step()

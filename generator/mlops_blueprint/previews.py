@@ -1,6 +1,6 @@
 """A previewed environment, and the one function that previews stacks.
 
-`plan`, `check` and `fleet` call `preview_many` (plan and check through `run_plans`); the
+`check`, `fleet` and `plan --against` call `preview_many`, `plan` calls `run_plans`; the
 renderers in `report.py` take the `EnvironmentPlan`s it returns. Each stack runs the project's real
 `.cloud/infra` program under Pulumi's mock engine (`blueprint_infra.preview.preview_stack`) in a
 child process: one pool of warm workers per call (see `preview_worker`), never a process per stack
@@ -10,10 +10,12 @@ registers nothing is a failure of its stack, reported as such, and the others st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -129,15 +131,16 @@ class _Job:
 
 def preview_many(
     requests: list[PreviewRequest], *, workers: int | None = None,
-    timeout: float = PREVIEW_TIMEOUT,
+    timeout: float = PREVIEW_TIMEOUT, projects: Iterable[Any] = (),
 ) -> list[PreviewOutcome]:
     """Preview every requested stack; one outcome per request, in the requests' order: an
     `EnvironmentPlan`, or a `PreviewFailure` naming the file and the reason. Files are read
-    here (a project is loaded once however many of its stacks are asked for); the programs run
-    in at most `workers` child processes (default: the usable CPUs), each a fork of one warm
-    process: the preview server's (`preview_server`) or else this command's forkserver."""
+    here (a project is loaded once however many of its stacks are asked for; not at all when
+    the caller passes it loaded, in `projects`); the programs run in at most `workers` child
+    processes (default: the usable CPUs), each a fork of one warm process: the preview
+    server's (`preview_server`) or else this command's forkserver."""
     start_warming(full=len(requests) > FULL_WARM_STACKS)
-    jobs, outcomes = _prepare(requests)
+    jobs, outcomes = _prepare(requests, projects)
     outcomes.update(_run_in_pool(jobs, workers=workers, timeout=timeout))
     return [outcomes[i] for i in range(len(requests))]
 
@@ -189,32 +192,30 @@ def _start_forkserver(*, full: bool) -> None:
         forkserver.ensure_running()
 
 
-class _environment:
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
     """Set environment variables for the processes started inside the block, then restore."""
-
-    def __init__(self, **values: str) -> None:
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *_: object) -> None:
-        for key, value in self.saved.items():
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
 
 
-def _prepare(requests: list[PreviewRequest]) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
+def _prepare(requests: list[PreviewRequest], loaded_projects: Iterable[Any] = ()
+             ) -> tuple[list[_Job], dict[int, PreviewOutcome]]:
+    """Read and judge each request's files; `loaded_projects` (`project.Project`s the caller
+    has loaded already) are not read again."""
     from blueprint_infra import naming
     from blueprint_infra.naming import InvalidAnswer
     from mlops_blueprint import project as projects
 
-    loaded: dict[Path, Any] = {}
+    loaded: dict[Path, Any] = {p.root: p for p in loaded_projects}
     jobs: list[_Job] = []
     failed: dict[int, PreviewOutcome] = {}
     for index, request in enumerate(requests):
@@ -470,7 +471,7 @@ def run_plans(
     if not names:
         raise UsageError(f"{project.root} has no stacks: no .cloud/infra/Pulumi.<env>.yaml")
     requests = [PreviewRequest(project.root, name, as_identity) for name in names]
-    jobs, refused = _prepare(requests)
+    jobs, refused = _prepare(requests, [project])
     if refused:  # bad input names its file already; a refusal is "file: why"
         raise UsageError("; ".join(
             f.message if f.reason == "input" else str(f) for f in refused.values()))

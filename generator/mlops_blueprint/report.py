@@ -13,6 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from blueprint_infra.roles import HUMAN_PRINCIPAL_TYPES
+
 if TYPE_CHECKING:
     from mlops_blueprint.previews import EnvironmentPlan
 
@@ -50,6 +52,10 @@ _OWN_NAME_KEY = {
     "azure-native:managedidentity:FederatedIdentityCredential":
         "federatedIdentityCredentialResourceName",
 }
+
+
+#: As `blueprint_infra.policies.ROLE_ASSIGNMENT`, which costs 30 ms to import for one name.
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
 
 def _json_default(value: Any) -> Any:
@@ -191,9 +197,8 @@ def who(plan: EnvironmentPlan, principal_id: Any, principal_type: Any = None) ->
 
 
 def non_rbac_resources(plan: EnvironmentPlan) -> list[dict[str, Any]]:
-    return [
-        r for r in azure_resources(plan) if r["type"] != "azure-native:authorization:RoleAssignment"
-    ]
+    """The Azure resources but the role assignments (those are shown as the RBAC matrix)."""
+    return [r for r in azure_resources(plan) if r["type"] != ROLE_ASSIGNMENT]
 
 
 def cost_line(plan: EnvironmentPlan) -> str:
@@ -215,6 +220,14 @@ def _item_fields(item: Any) -> tuple[str, str, str]:
     return what, str(item.get("note", "")), monthly_text
 
 
+def _console() -> Any:
+    """A rich console for the tables; in CI logs and pipes, wide enough for ids."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=160)
+
+
 def verdict(plan: EnvironmentPlan) -> str:
     if plan.passed:
         return "all policies pass"
@@ -226,12 +239,9 @@ def verdict(plan: EnvironmentPlan) -> str:
 
 
 def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=160)  # CI logs and pipes: room for ids
+    console = _console()
     for plan in ordered_all(plans):
         style = "green" if plan.passed else "red"
         console.rule(
@@ -259,7 +269,7 @@ def print_tables(plans: Sequence[EnvironmentPlan]) -> None:
         rbac.add_column("scope", overflow="fold")
         rbac.add_column("assignment", overflow="fold")
         for a in plan.role_assignments:
-            human = a.get("principal_type") in ("User", "Group", "ForeignGroup")
+            human = a.get("principal_type") in HUMAN_PRINCIPAL_TYPES
             rbac.add_row(
                 str(a.get("principal_id")),
                 who(plan, a.get("principal_id"), a.get("principal_type")),
@@ -401,9 +411,7 @@ def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
         env_id = _node_id("env", plan.environment)
         lines.append(f'  subgraph {env_id}["{_label(plan.environment)} ({plan.kind})"]')
         by_name: dict[str, str] = {}
-        for r in azure_resources(plan):
-            if r["type"] == "azure-native:authorization:RoleAssignment":
-                continue
+        for r in non_rbac_resources(plan):
             node = _node_id(plan.environment, r["type"], r["name"])
             name = azure_name(r) or r["name"]
             by_name.setdefault(name.lower(), node)
@@ -420,7 +428,7 @@ def to_mermaid(plans: Sequence[EnvironmentPlan]) -> str:
             principal = str(a.get("principal_id"))
             if principal not in principals:
                 principals[principal] = _node_id("principal", principal)
-            style = "==>" if a.get("principal_type") in ("User", "Group", "ForeignGroup") else "-->"
+            style = "==>" if a.get("principal_type") in HUMAN_PRINCIPAL_TYPES else "-->"
             edges.append(f'  {principals[principal]} {style}|"{_label(a.get("role"))}"| {target}')
         lines.append("  end")
     for principal, node in principals.items():
@@ -617,13 +625,10 @@ def diff_to_markdown(diff: PlanDiff) -> str:
 
 
 def print_diff_tables(diff: PlanDiff) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=160)
+    console = _console()
     console.print(f"[bold]{diff.project}[/]: this version against [bold]{diff.against.ref}[/] "
                   f"({diff.against.commit[:12]})", markup=True)
     custom = next((e.custom_program for e in diff.environments if e.custom_program), None)
@@ -756,13 +761,10 @@ def _fleet_summary_line(fleet: FleetReport) -> str:
 
 
 def print_fleet_table(fleet: FleetReport) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=160)
+    console = _console()
     table = Table(title="Fleet", title_justify="left")
     for column in ("project", "path", "template", "stacks", "placeholders", "conflicts"):
         table.add_column(column, overflow="fold")

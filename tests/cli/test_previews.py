@@ -150,3 +150,17 @@ def test_the_warm_worker_imported_every_azure_module_a_preview_needs(fresh_proje
                          timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_a_project_the_caller_loaded_is_not_read_again(fresh_project, monkeypatch):
+    from mlops_blueprint import previews
+    from mlops_blueprint import project as projects
+
+    loaded = projects.load_project(fresh_project)
+    reads = []
+    real = projects.load_project
+    monkeypatch.setattr(projects, "load_project", lambda path: reads.append(path) or real(path))
+    jobs, failed = previews._prepare(
+        [PreviewRequest(loaded.root, "dev"), PreviewRequest(loaded.root, "prod")], [loaded])
+    assert not failed and [j.project for j in jobs] == [loaded, loaded]
+    assert reads == []
