@@ -2,8 +2,8 @@
 
 Every command starts here, so every user mistake about *which* project (a directory that is not
 one, an unreadable answers file, an unknown or malformed stack) becomes one `UsageError` line.
-Imports only PyYAML (through `load_yaml`, with `blueprint_infra.preview`'s loader that rejects
-repeated keys), `packaging` and the naming rules: never pulumi.
+Imports only PyYAML (through `load_yaml`, with `blueprint_infra.preview.load_yaml_strict`, which
+rejects repeated keys), `packaging` and the naming rules: never pulumi.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ def load_yaml(path: Path, what: str, shown: str | None = None) -> Any:
     missing, dangling or looping link, bytes that are not UTF-8, invalid YAML, a repeated key."""
     import yaml
 
-    from blueprint_infra.preview import UniqueKeyLoader
+    from blueprint_infra.preview import load_yaml_strict
 
     text = read_text(path, what, shown)
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_yaml_strict(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
