@@ -77,6 +77,7 @@ class Stack:
     program_dir: Path  # the folder with Pulumi.yaml and __main__.py
     config_file: Path
     config: dict[str, Any] = field(default_factory=dict)
+    file_keys: tuple[Any, ...] = ()  # the stack file's top-level keys (config, secretsprovider...)
 
     def get(self, key: str, namespace: str | None = None) -> Any:
         """A config value by bare key (`kind`) in the project namespace, or a full key."""
@@ -144,7 +145,7 @@ class Project:
             raise UsageError(
                 f"stack file {self._rel(config_file)}: config: must be a mapping of keys to values"
             )
-        return Stack(environment, stack_name, program_dir, config_file, dict(config))
+        return Stack(environment, stack_name, program_dir, config_file, dict(config), tuple(data))
 
     def _rel(self, path: Path) -> str:
         try:
@@ -319,8 +320,7 @@ def _project_file(project: Project, path: Path, allowed: set[str]) -> list[Refus
 def _stack_file_keys(project: Project, stack: Stack, custom: str | None = None
                      ) -> list[Refusal]:
     where = project._rel(stack.config_file)
-    data = load_yaml(stack.config_file, "stack file", where) or {}
-    extra = sorted(set(data) - STACK_FILE_KEYS, key=str) if isinstance(data, dict) else []
+    extra = sorted(set(stack.file_keys) - STACK_FILE_KEYS, key=str)
     refusals = [
         Refusal(where, f"sets {key}:, which the blueprint never writes"
                 + (" (it imports Pulumi ESC values that `pulumi up` would use and no preview "
