@@ -92,6 +92,9 @@ class Project:
     answers: dict[str, Any]
     infra_dir: Path
     pulumi_project: str  # `name:` in .cloud/infra/Pulumi.yaml (= the config namespace)
+    #: Stacks already parsed: like the answers, a stack file is read once per loaded project.
+    _stacks: dict[str, Stack] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False)
 
     @property
     def slug(self) -> str:
@@ -116,6 +119,11 @@ class Project:
 
     def stack(self, environment: str) -> Stack:
         """The parsed stack for an environment name, or a UsageError naming the choices."""
+        if environment not in self._stacks:
+            self._stacks[environment] = self._read_stack(environment)
+        return self._stacks[environment]
+
+    def _read_stack(self, environment: str) -> Stack:
         if environment == BOOTSTRAP_ENV and environment not in self.stack_names():
             program_dir = self.infra_dir / BOOTSTRAP_DIR
             stack_name = BOOTSTRAP_STACK
