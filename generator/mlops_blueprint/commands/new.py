@@ -232,27 +232,23 @@ def _for_copier(url: str) -> str:
 
 
 def _origin_url(checkout: Path) -> str | None:
-    import subprocess
-
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(checkout), "remote", "get-url", "origin"],
-            capture_output=True, text=True, check=False, timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    url = result.stdout.strip()
-    return _clean_url(url) if result.returncode == 0 and url else None
+    url = _git_output(checkout, "remote", "get-url", "origin")
+    return _clean_url(url) if url else None
 
 
 def _describe(checkout: Path, ref: str) -> str | None:
     """`ref` of a checkout the way copier records a template commit (`git describe --tags
     --always`: the tag when the commit has one)."""
+    return _git_output(checkout, "describe", "--tags", "--always", ref)
+
+
+def _git_output(checkout: Path, *args: str) -> str | None:
+    """What a git command prints in `checkout`, or None when it fails or prints nothing."""
     import subprocess
 
     try:
         result = subprocess.run(
-            ["git", "-C", str(checkout), "describe", "--tags", "--always", ref],
+            ["git", "-C", str(checkout), *args],
             capture_output=True, text=True, check=False, timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
