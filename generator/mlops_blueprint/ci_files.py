@@ -27,8 +27,14 @@ class CIFileError(ValueError):
 
 
 def load(path: Path) -> Any:
+    return _read(path)[1]
+
+
+def _read(path: Path) -> tuple[str, Any]:
+    """A CI file's text (its `${{ ... }}` are substituted in it) and its parsed YAML."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return text, yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         first = str(error).splitlines()[0]
         raise CIFileError(f"{path.name}: not readable YAML ({first})") from None
@@ -66,8 +72,7 @@ def called_jobs(project: Path, caller: dict) -> list[dict]:
     file = project / path[2:]
     if not file.is_file():
         raise CIFileError(f"{path}: no such file")
-    text = file.read_text(encoding="utf-8")
-    called = load(file)
+    text, called = _read(file)
     declared = (triggers(called).get("workflow_call") or {}).get("inputs") or {}
     values = {name: (spec or {}).get("default") for name, spec in declared.items()}
     values.update(caller.get("with") or {})
@@ -101,8 +106,8 @@ def environment_name(job: dict) -> str | None:
 def _render_template(path: Path, arguments: dict) -> dict:
     if not path.is_file():
         raise CIFileError(f"{path.name}: template not found")
-    text = path.read_text(encoding="utf-8")
-    body = load(path) or {}
+    text, body = _read(path)
+    body = body or {}
     declared = {p["name"]: p for p in (body.get("parameters") or []) if isinstance(p, dict)}
     values = {name: spec.get("default") for name, spec in declared.items()}
     values.update(arguments or {})

@@ -156,9 +156,8 @@ def _requirements(root: Path) -> Iterator[Finding]:
                               "`mlops-blueprint @ git+<platform repository>@<40-hex commit>`")
 
 
-def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
-    where = str(path.relative_to(root))
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+def _ci_text_findings(where: str, text: str) -> Iterator[Finding]:
+    for line in text.splitlines():
         code = line.strip()
         if code.startswith("#"):
             continue
@@ -184,13 +183,17 @@ def _ci_text_findings(path: Path, root: Path) -> Iterator[Finding]:
 def _github(root: Path) -> list[Finding]:
     findings: list[Finding] = []
     folder = root / ".github"
+    actions: list[Finding] = []
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
-        findings += _ci_text_findings(path, root)
+        where = str(path.relative_to(root))
         text = path.read_text(encoding="utf-8", errors="replace")
+        findings += _ci_text_findings(where, text)
         if re.search(r"\$\{\{[^}]*\bsecrets\b", text):
-            findings.append((str(path.relative_to(root)),
+            findings.append((where,
                              "uses a secret: Azure sign-in is OIDC only, the project keeps none"))
-    findings += _action_findings(root)
+        if path.name in ("action.yml", "action.yaml"):
+            actions += _action_findings(where, text)
+    findings += actions
     for name, workflow in workflows(root).items():
         where = f".github/workflows/{name}"
         findings += [(where, m) for m in _workflow_findings(workflow)]
@@ -252,23 +255,20 @@ def _unpinned(uses: str) -> bool:
         uses.startswith("docker://") and "@sha256:" in uses)
 
 
-def _action_findings(root: Path) -> Iterator[Finding]:
-    """Composite actions kept in the repository: the actions their steps use are pinned too."""
+def _action_findings(where: str, text: str) -> Iterator[Finding]:
+    """A composite action kept in the repository: the actions its steps use are pinned too."""
     import yaml
 
-    folder = root / ".github"
-    for path in sorted([*folder.rglob("action.yml"), *folder.rglob("action.yaml")]):
-        where = str(path.relative_to(root))
-        try:
-            action = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-        except yaml.YAMLError:
-            yield where, "not readable YAML"
-            continue
-        runs = action.get("runs") if isinstance(action, dict) else None
-        for step in (runs or {}).get("steps") or [] if isinstance(runs, dict) else []:
-            uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
-            if _unpinned(uses):
-                yield where, f"`{uses}` is not pinned by a full commit SHA"
+    try:
+        action = yaml.safe_load(text)
+    except yaml.YAMLError:
+        yield where, "not readable YAML"
+        return
+    runs = action.get("runs") if isinstance(action, dict) else None
+    for step in (runs or {}).get("steps") or [] if isinstance(runs, dict) else []:
+        uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+        if _unpinned(uses):
+            yield where, f"`{uses}` is not pinned by a full commit SHA"
 
 
 #: Expressions a pull request's author writes (title, body, branch name, commit messages...):
@@ -391,10 +391,12 @@ def _azure_devops(root: Path, slug: str) -> list[Finding]:
     findings: list[Finding] = []
     folder = root / ".ado"
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
-        findings += _ci_text_findings(path, root)
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        where = str(path.relative_to(root))
+        text = path.read_text(encoding="utf-8", errors="replace")
+        findings += _ci_text_findings(where, text)
+        for line in text.splitlines():
             if REMOTE_TEMPLATE.search(line.split(" #", 1)[0]):
-                findings.append((str(path.relative_to(root)), (
+                findings.append((where, (
                     f"`{line.strip()}`: a template from another repository, which this check "
                     "cannot read; keep the pipeline's templates in .ado/")))
     preview = f"{slug}-preview"

@@ -2,8 +2,8 @@
 
 Every command starts here, so every user mistake about *which* project (a directory that is not
 one, an unreadable answers file, an unknown or malformed stack) becomes one `UsageError` line.
-Imports only PyYAML (through `load_yaml`, with `blueprint_infra.preview`'s loader that rejects
-repeated keys), `packaging` and the naming rules: never pulumi.
+Imports only PyYAML (through `load_yaml`, with `blueprint_infra.preview.load_yaml_strict`, which
+rejects repeated keys), `packaging` and the naming rules: never pulumi.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ def load_yaml(path: Path, what: str, shown: str | None = None) -> Any:
     missing, dangling or looping link, bytes that are not UTF-8, invalid YAML, a repeated key."""
     import yaml
 
-    from blueprint_infra.preview import UniqueKeyLoader
+    from blueprint_infra.preview import load_yaml_strict
 
     text = read_text(path, what, shown)
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_yaml_strict(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -77,6 +77,7 @@ class Stack:
     program_dir: Path  # the folder with Pulumi.yaml and __main__.py
     config_file: Path
     config: dict[str, Any] = field(default_factory=dict)
+    file_keys: tuple[Any, ...] = ()  # the stack file's top-level keys (config, secretsprovider...)
 
     def get(self, key: str, namespace: str | None = None) -> Any:
         """A config value by bare key (`kind`) in the project namespace, or a full key."""
@@ -91,6 +92,9 @@ class Project:
     answers: dict[str, Any]
     infra_dir: Path
     pulumi_project: str  # `name:` in .cloud/infra/Pulumi.yaml (= the config namespace)
+    #: Stacks already parsed: like the answers, a stack file is read once per loaded project.
+    _stacks: dict[str, Stack] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False)
 
     @property
     def slug(self) -> str:
@@ -115,6 +119,11 @@ class Project:
 
     def stack(self, environment: str) -> Stack:
         """The parsed stack for an environment name, or a UsageError naming the choices."""
+        if environment not in self._stacks:
+            self._stacks[environment] = self._read_stack(environment)
+        return self._stacks[environment]
+
+    def _read_stack(self, environment: str) -> Stack:
         if environment == BOOTSTRAP_ENV and environment not in self.stack_names():
             program_dir = self.infra_dir / BOOTSTRAP_DIR
             stack_name = BOOTSTRAP_STACK
@@ -144,7 +153,7 @@ class Project:
             raise UsageError(
                 f"stack file {self._rel(config_file)}: config: must be a mapping of keys to values"
             )
-        return Stack(environment, stack_name, program_dir, config_file, dict(config))
+        return Stack(environment, stack_name, program_dir, config_file, dict(config), tuple(data))
 
     def _rel(self, path: Path) -> str:
         try:
@@ -227,6 +236,11 @@ STACK_FILE_KEYS = {"config", "secretsprovider", "encryptedkey", "encryptionsalt"
 #: Requirement-file options that change where packages come from or what is installed.
 _REQUIREMENT_OPTIONS = ("-", "--")
 _ALLOWED_REQUIREMENT_OPTIONS = ("--hash",)
+#: Packages a program's requirements.txt may name: the blueprint, and for the policy pack the
+#: policy SDK. Any other package is code `pulumi up` installs and may run (a `.pth` file runs
+#: when Python starts), which no preview has seen.
+_OWN_PACKAGES = frozenset({"mlops-blueprint"})
+_POLICY_PACK_PACKAGES = frozenset({"mlops-blueprint", "pulumi-policy"})
 
 
 def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], str | None]:
@@ -247,11 +261,11 @@ def program_integrity(project: Project, stack: Stack) -> tuple[list[Refusal], st
     refusals += _project_file(project, program_dir / "Pulumi.yaml", PROJECT_KEYS)
     refusals += _stack_file_keys(project, stack, custom)
     refusals += _links(project, program_dir)
-    refusals += _requirements(project, program_dir / "requirements.txt")
+    requirements, extra_packages = _requirements(project, program_dir / "requirements.txt")
+    refusals += requirements
     refusals += _committed_environment(project, program_dir)
     differs = _program_differs(project, program_dir, template_dir)
-    differs += [(project._rel(program_dir / "requirements.txt"), what)
-                for what in _extra_packages(project, program_dir / "requirements.txt")]
+    differs += [(project._rel(program_dir / "requirements.txt"), what) for what in extra_packages]
     if differs and custom is None:
         refusals += [
             Refusal(where, f"{what}; a project that runs its own program declares it in "
@@ -314,8 +328,7 @@ def _project_file(project: Project, path: Path, allowed: set[str]) -> list[Refus
 def _stack_file_keys(project: Project, stack: Stack, custom: str | None = None
                      ) -> list[Refusal]:
     where = project._rel(stack.config_file)
-    data = load_yaml(stack.config_file, "stack file", where) or {}
-    extra = sorted(set(data) - STACK_FILE_KEYS, key=str) if isinstance(data, dict) else []
+    extra = sorted(set(stack.file_keys) - STACK_FILE_KEYS, key=str)
     refusals = [
         Refusal(where, f"sets {key}:, which the blueprint never writes"
                 + (" (it imports Pulumi ESC values that `pulumi up` would use and no preview "
@@ -369,20 +382,22 @@ def _links(project: Project, program_dir: Path) -> list[Refusal]:
     return refusals
 
 
-def _requirements(project: Project, path: Path) -> list[Refusal]:
-    """A requirements file may only name packages from the feed the pipeline configures: no
-    index, link, editable, include or URL lines; mlops-blueprint pinned with ==."""
+def _requirements(project: Project, path: Path, allowed: frozenset[str] = _OWN_PACKAGES
+                  ) -> tuple[list[Refusal], list[str]]:
+    """The refusals of a requirements file, which may only name packages from the feed the
+    pipeline configures: no index, link, editable, include or URL lines; mlops-blueprint pinned
+    to a commit of the template's git repository. And, apart, the lines that install a package
+    other than `allowed`: code that `pulumi up` installs beside the program, so a project that
+    adds one runs its own program."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
     where = project._rel(path)
     if not path.is_file():
-        return [Refusal(where, "missing: it pins the blueprint package the program runs")]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {where}: {error}") from error
+        return [Refusal(where, "missing: it pins the blueprint package the program runs")], []
+    text = read_text(path, "requirements file", where)
     refusals = []
+    extra_packages = []
     pinned = False
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split(" #", 1)[0].strip()
@@ -395,7 +410,7 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
         options = [f"--{o}" for o in rest.split(" --") if o] if rest else []
         included = _included(project, path, parts)
         if included is not None:  # `-r ../requirements.txt`: the environments' own file
-            nested = _requirements(project, included)
+            nested, _ = _requirements(project, included)
             refusals += [r for r in nested if r.where != project._rel(included)
                          or "must pin" not in r.message]
             pinned = pinned or not any("must pin" in r.message for r in nested)
@@ -413,7 +428,12 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
             refusals.append(Refusal(where, f"line {number}: {requirement!r} is not a package "
                                     "requirement (a path or URL installs code from elsewhere)"))
             continue
-        is_blueprint = canonicalize_name(parsed.name) == "mlops-blueprint"
+        name = canonicalize_name(parsed.name)
+        if name not in allowed:
+            extra_packages.append(
+                f"line {number}: installs {name}, code that runs in `pulumi up` and that no "
+                "preview ran (a package's .pth file runs when Python starts)")
+        is_blueprint = name == "mlops-blueprint"
         if is_blueprint and (parsed.marker is not None or parsed.url is None):
             refusals.append(Refusal(where, f"line {number}: {requirement!r}: mlops-blueprint is "
                                     "required once, without an environment marker, as a git "
@@ -438,7 +458,7 @@ def _requirements(project: Project, path: Path) -> list[Refusal]:
         refusals.append(Refusal(where, "must pin mlops-blueprint to a commit of the platform "
                                 "team's repository (mlops-blueprint @ git+URL@<40-hex commit>), "
                                 "the blueprint the program runs"))
-    return refusals
+    return refusals, extra_packages
 
 
 def expected_blueprint_url(src_path: object) -> str | None:
@@ -462,40 +482,6 @@ def expected_blueprint_url(src_path: object) -> str | None:
 #: What the template writes when it cannot name the repository (the install fails on purpose).
 _PLACEHOLDER_BLUEPRINT_URL = ("git+https://render-from-the-platform-teams-repository.invalid/"
                               "mlops-blueprint.git")
-#: Packages a program's requirements.txt may name: the blueprint, and for the policy pack the
-#: policy SDK. Any other package is code `pulumi up` installs and may run (a `.pth` file runs
-#: when Python starts), which no preview has seen.
-_OWN_PACKAGES = {"mlops-blueprint"}
-_POLICY_PACK_PACKAGES = {"mlops-blueprint", "pulumi-policy"}
-
-
-def _requirement_names(path: Path) -> list[tuple[int, str]]:
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    names = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []  # _requirements says why
-    for number, raw in enumerate(lines, 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        try:
-            names.append((number, canonicalize_name(Requirement(line.split(" --")[0]).name)))
-        except InvalidRequirement:
-            continue  # _requirements refuses it
-    return names
-
-
-def _extra_packages(project: Project, path: Path, allowed: set[str] = _OWN_PACKAGES
-                    ) -> list[str]:
-    """Requirements other than the blueprint's own: code that `pulumi up` installs beside the
-    program, so a project that adds one runs its own program."""
-    return [f"line {number}: installs {name}, code that runs in `pulumi up` and that no "
-            "preview ran (a package's .pth file runs when Python starts)"
-            for number, name in _requirement_names(path) if name not in allowed]
 
 
 def _committed_environment(project: Project, program_dir: Path) -> list[Refusal]:
@@ -606,9 +592,11 @@ def _policy_pack(project: Project) -> list[Refusal]:
         return [Refusal(where, "missing: the policy pack `pulumi up` runs with is the blueprint's")]
     refusals = _project_file(project, pack / "PulumiPolicy.yaml", POLICY_PACK_KEYS)
     refusals = [r for r in refusals if "second project file" not in r.message]
-    refusals += _requirements(project, pack / "requirements.txt")
-    refusals += [Refusal(project._rel(pack / "requirements.txt"), what) for what in
-                 _extra_packages(project, pack / "requirements.txt", _POLICY_PACK_PACKAGES)]
+    requirements, extra_packages = _requirements(project, pack / "requirements.txt",
+                                                 _POLICY_PACK_PACKAGES)
+    refusals += requirements
+    refusals += [Refusal(project._rel(pack / "requirements.txt"), what)
+                 for what in extra_packages]
     refusals += _committed_environment(project, pack)
     own = blueprint_file(".cloud/infra", POLICY_PACK_DIR, "__main__.py")
     main = pack / "__main__.py"

@@ -1,6 +1,6 @@
 """`blueprint check`: what a generated project's CI runs on every pull request.
 
-Four checks, each finding names the file it is about:
+Five checks, each finding names the file it is about:
 1. every Azure ML YAML under `.cloud/` (not `.cloud/infra/`) loads with azure-ai-ml's loader for
    its kind (chosen by its `$schema`, else by its folder);
 2. the pipeline builds offline (each `pipelines/*.py` imports, and its `build_pipeline()`, if it
@@ -479,7 +479,7 @@ def _bootstrap_agrees(project) -> list[Finding]:
     return findings
 
 
-# --- 4. plan ----------------------------------------------------------------------------------
+# --- 5. plan ----------------------------------------------------------------------------------
 
 
 def check_plans(project) -> tuple[list[Finding], str]:

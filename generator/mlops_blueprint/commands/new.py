@@ -232,27 +232,23 @@ def _for_copier(url: str) -> str:
 
 
 def _origin_url(checkout: Path) -> str | None:
-    import subprocess
-
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(checkout), "remote", "get-url", "origin"],
-            capture_output=True, text=True, check=False, timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    url = result.stdout.strip()
-    return _clean_url(url) if result.returncode == 0 and url else None
+    url = _git_output(checkout, "remote", "get-url", "origin")
+    return _clean_url(url) if url else None
 
 
 def _describe(checkout: Path, ref: str) -> str | None:
     """`ref` of a checkout the way copier records a template commit (`git describe --tags
     --always`: the tag when the commit has one)."""
+    return _git_output(checkout, "describe", "--tags", "--always", ref)
+
+
+def _git_output(checkout: Path, *args: str) -> str | None:
+    """What a git command prints in `checkout`, or None when it fails or prints nothing."""
     import subprocess
 
     try:
         result = subprocess.run(
-            ["git", "-C", str(checkout), "describe", "--tags", "--always", ref],
+            ["git", "-C", str(checkout), *args],
             capture_output=True, text=True, check=False, timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -272,12 +268,9 @@ def _recorded_source(bundled: Path) -> dict[str, Any]:
 
 def _release_tag(template: str) -> str:
     """The release tag of a template copy: `v` + its copier.yml `blueprint_version`."""
-    import yaml
-
     try:
-        config = yaml.safe_load((Path(template) / "copier.yml").read_text(encoding="utf-8"))
-        version = config["blueprint_version"]["default"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        version = _copier_config(template)["blueprint_version"]["default"]
+    except (KeyError, TypeError) as error:
         raise UsageError(
             f"{template}/copier.yml has no blueprint_version, so the release tag to record is "
             "unknown; pass --vcs-ref TAG"
@@ -309,6 +302,18 @@ def record_template_source(answers_file: Path, src: str, ref: str | None) -> Non
 
 def read_questions(src: str) -> dict[str, str]:
     """Question name -> type from a local template's copier.yml; empty for a remote template."""
+    loaded = _copier_config(src)
+    return {
+        name: (spec.get("type", "str") if isinstance(spec, dict) else "str")
+        for name, spec in loaded.items()
+        if not name.startswith("_")
+        # A question with `when: false` (blueprint_version) is the template's, not the user's.
+        and not (isinstance(spec, dict) and spec.get("when") is False)
+    }
+
+
+def _copier_config(src: str) -> dict[str, Any]:
+    """A local template's parsed copier.yml; empty for a remote template."""
     import yaml
 
     root = Path(src).expanduser()
@@ -321,13 +326,9 @@ def read_questions(src: str) -> dict[str, str]:
         loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise UsageError(f"template {config} is not valid YAML: {error}") from error
-    return {
-        name: (spec.get("type", "str") if isinstance(spec, dict) else "str")
-        for name, spec in loaded.items()
-        if not name.startswith("_")
-        # A question with `when: false` (blueprint_version) is the template's, not the user's.
-        and not (isinstance(spec, dict) and spec.get("when") is False)
-    }
+    if not isinstance(loaded, dict):
+        raise UsageError(f"template {config} must be a mapping of questions")
+    return loaded
 
 
 # --- answers ----------------------------------------------------------------------------------
