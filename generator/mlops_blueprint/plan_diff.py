@@ -366,18 +366,6 @@ def compare(
 # --- the command's work -----------------------------------------------------------------------
 
 
-def _environments(project) -> list[str]:
-    """The environments `--env` can name: every stack, and `bootstrap` when the project has
-    the bootstrap program (which, as in `plan`, only `--env bootstrap` previews)."""
-    from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
-
-    names = project.stack_names()
-    bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
-    if BOOTSTRAP_ENV not in names and bootstrap.is_file():
-        names.append(BOOTSTRAP_ENV)
-    return names
-
-
 def plan_against(
     project_dir: Path, ref: str, environments: Sequence[str], *, as_identity: str | None = None
 ) -> PlanDiff:
@@ -399,8 +387,8 @@ def plan_against(
                 old_project = load_project(old_root)
             except UsageError as error:  # e.g. its answers file did not parse: say so, go on
                 old_error = str(error).replace(str(old_root), f"{ref}:")
-        new_envs = _environments(project)
-        old_envs = _environments(old_project) if old_project else []
+        new_envs = project.stack_names_with_bootstrap()
+        old_envs = old_project.stack_names_with_bootstrap() if old_project else []
         wanted = list(dict.fromkeys(environments)) or list(
             dict.fromkeys(e for e in [*new_envs, *old_envs] if e != BOOTSTRAP_ENV)
         )

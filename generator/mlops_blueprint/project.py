@@ -117,6 +117,16 @@ class Project:
         ordered = [e for e in self.answered_environments if e in present]
         return ordered + [s for s in present if s not in ordered]
 
+    def stack_names_with_bootstrap(self) -> list[str]:
+        """`stack_names`, then `bootstrap` when the project has the bootstrap program's stack:
+        every name `--env` can take (`check` previews them all, `plan --against` compares
+        them)."""
+        names = self.stack_names()
+        bootstrap = self.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
+        if BOOTSTRAP_ENV not in names and bootstrap.is_file():
+            names.append(BOOTSTRAP_ENV)
+        return names
+
     def stack(self, environment: str) -> Stack:
         """The parsed stack for an environment name, or a UsageError naming the choices."""
         if environment not in self._stacks:

@@ -485,15 +485,12 @@ def _bootstrap_agrees(project) -> list[Finding]:
 def check_plans(project) -> tuple[list[Finding], str]:
     """Every environment stack and the bootstrap stack, previewed in one pool of workers."""
     from mlops_blueprint.previews import PreviewFailure, PreviewRequest, preview_many
-    from mlops_blueprint.project import BOOTSTRAP_DIR, BOOTSTRAP_ENV, BOOTSTRAP_STACK
 
     findings: list[Finding] = []
     passed = []
-    names = project.stack_names()
-    bootstrap = project.infra_dir / BOOTSTRAP_DIR / f"Pulumi.{BOOTSTRAP_STACK}.yaml"
-    if bootstrap.is_file() and BOOTSTRAP_ENV not in names:
-        names.append(BOOTSTRAP_ENV)
-    outcomes = preview_many([PreviewRequest(project.root, env) for env in names])
+    names = project.stack_names_with_bootstrap()
+    outcomes = preview_many([PreviewRequest(project.root, env) for env in names],
+                            projects=[project])
     custom: dict[str, str] = {}
     for env, outcome in zip(names, outcomes, strict=True):
         if isinstance(outcome, PreviewFailure):
