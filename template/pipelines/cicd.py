@@ -24,7 +24,7 @@ import stage_deploy_batch
 import stage_monitor
 import stage_promote
 import stage_train
-from workspace import StageError, write_outputs
+from workspace import StageError, one_line, write_outputs
 
 STAGES = {
     "train": stage_train,
@@ -45,11 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
         stage = commands.add_parser(name, help=summary, description=summary)
         module.add_arguments(stage)
     return parser
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 import run_locally
 import smoke
 import training_pipeline
-from workspace import PROJECT_ROOT, StageError
+from workspace import PROJECT_ROOT, StageError, one_line
 
 STORE = PROJECT_ROOT / "mlruns"
 SCORE_SCRIPT = PROJECT_ROOT / "code" / "score" / "score.py"
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rehearse(args.output_dir)
     except StageError as error:
-        print(f"error: rehearsal: {str(error).splitlines()[0]}", file=sys.stderr)
+        print(f"error: rehearsal: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -66,7 +66,7 @@ def provision(operations, deployment) -> str:
     try:
         created = operations.begin_create_or_update(deployment).result()
     except Exception as error:  # noqa: BLE001 - any failure to provision is "unhealthy"
-        return f"failed ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        return f"failed ({workspace.one_line(error)})"
     return getattr(created, "provisioning_state", "Succeeded") or "Succeeded"
 
 

@@ -24,6 +24,7 @@ import drift_trigger
 import endpoints
 import registry
 import workspace
+from stage_deploy import existing_endpoint, live_deployment
 from workspace import CLOUD_DIR, StageError
 
 SCHEDULES_DIR = CLOUD_DIR / "schedules"
@@ -78,20 +79,14 @@ def reference_of(ml_client, registry_client, model_uri: str) -> str | None:
 
 def live_target(ml_client, environment: str) -> tuple[str, str]:
     """(live deployment, the model URI it serves) of the environment's managed endpoint."""
-    from azure.core.exceptions import ResourceNotFoundError
-
     name = endpoints.load_endpoint(environment).name
-    try:
-        endpoint = ml_client.online_endpoints.get(name=name)
-    except ResourceNotFoundError:
-        endpoint = None
-    traffic = {k: v for k, v in ((endpoint.traffic if endpoint else None) or {}).items() if v}
-    if not traffic:
+    endpoint = existing_endpoint(ml_client.online_endpoints, name)
+    live = live_deployment(endpoint) if endpoint is not None else None
+    if live is None:
         raise NothingToMonitor(
             f"endpoint {name} has no live deployment to monitor: run "
             f"`cicd.py deploy --environment {environment}` first"
         )
-    live = max(traffic, key=traffic.get)
     deployment = ml_client.online_deployments.get(name=live, endpoint_name=name)
     return live, str(deployment.model)
 
@@ -114,7 +109,8 @@ def add_arguments(parser) -> None:
 
 def run(args, environ) -> dict:
     workspace.check_environment(args.environment)
-    ml_client = workspace.get_ml_client(workspace.require_workspace(environ))
+    target = workspace.require_workspace(environ)
+    ml_client = workspace.get_ml_client(target)
     registry_client = None
     if args.environment != "dev":
         registry_client = workspace.get_registry_client(workspace.registry_from_env(environ))
@@ -124,7 +120,6 @@ def run(args, environ) -> dict:
     outputs = {"schedules": ",".join(names)}
     trigger_url = environ.get(drift_trigger.TRIGGER_VARIABLE, "").strip()
     if trigger_url and args.environment != "dev":
-        target = workspace.require_workspace(environ)
         scope = drift_trigger.workspace_id(
             target.subscription_id, target.resource_group, target.workspace_name
         )

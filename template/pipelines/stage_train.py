@@ -76,7 +76,7 @@ def train(ml_client, registry_client, registry_name: str, environ, *, wait: bool
     try:
         ml_client.jobs.stream(submitted.name)
     except Exception as error:  # noqa: BLE001 - azure-ai-ml raises JobException and others
-        print(f"streaming stopped: {str(error).splitlines()[0] if str(error) else error}")
+        print(f"streaming stopped: {workspace.one_line(error)}")
     status = ml_client.jobs.get(submitted.name).status
     if status != FINISHED_OK:
         raise TrainingFailed(

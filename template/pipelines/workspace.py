@@ -41,6 +41,12 @@ class StageError(RuntimeError):
     """A CI/CD stage cannot go on; the message names what to fix."""
 
 
+def one_line(error: BaseException) -> str:
+    """The error's first line (its type's name when it says nothing): what a stage prints."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 class WorkspaceNotConfigured(StageError):
     """The workspace or registry cannot be determined from the environment."""
 

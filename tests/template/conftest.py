@@ -1,4 +1,4 @@
-"""Rendering helpers for the template tests.
+"""Rendering fixtures for the template tests (the functions are in copier_helpers.py).
 
 Fixtures (tests/conftest.py already isolates copier and git from the machine):
 - `render_template(dst, data, src=REPO_ROOT)`: stamp out a project from this checkout
@@ -11,53 +11,14 @@ Fixtures (tests/conftest.py already isolates copier and git from the machine):
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
-import copier
 import pytest
-import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from copier_helpers import render
 
 #: A realistic project; tests override single answers on top of copier's defaults.
 BASE_ANSWERS: dict[str, object] = {"project_name": "Customer Churn"}
-
-
-def render(
-    dst: Path,
-    data: Mapping[str, object] | None = None,
-    *,
-    src: Path = REPO_ROOT,
-    vcs_ref: str | None = "HEAD",
-) -> Path:
-    """Render the template at `src` into `dst` on copier's defaults plus `data`."""
-    with warnings.catch_warnings():
-        # A dirty checkout is the normal state while developing the template.
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        # COPIER_SETTINGS_PATH points at no file on purpose (tests/conftest.py).
-        warnings.simplefilter("ignore", copier.errors.MissingSettingsWarning)
-        copier.run_copy(
-            str(src),
-            str(dst),
-            data=dict(data or {}),
-            defaults=True,
-            unsafe=True,
-            vcs_ref=vcs_ref,
-            quiet=True,
-        )
-    return dst
-
-
-def load_yaml(path: Path) -> object:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def answers_of(project: Path) -> dict[str, object]:
-    """The answers copier recorded in the project (without its `_src_path` and `_commit`)."""
-    recorded = load_yaml(project / ".copier-answers.yml")
-    return {k: v for k, v in recorded.items() if not k.startswith("_")}
 
 
 @pytest.fixture(scope="session")

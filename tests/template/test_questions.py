@@ -209,33 +209,26 @@ def test_cost_center_and_repository_validators_agree_with_the_stack_checks(copie
         assert copier_ok == bool(REPOSITORY_PATTERN.match(value)), value
 
 
-def test_task_kinds_follow_naming_environment_kind(copier_template):
-    env, _, tasks = copier_template
-    (task,) = tasks
-    kinds_template = task.cmd[task.cmd.index("--kinds") + 1]
+def test_environment_kinds_follow_naming_environment_kind(copier_template):
+    env, questions, _ = copier_template
     environments = ["dev", "prod", *naming.STAGING_NAMES, "prodx", "sandbox", "dev2", "live",
                     "Preprod", " qa "]
-    rendered = env.from_string(kinds_template).render(environments=environments)
+    rendered = env.from_string(questions["environment_kinds"]["default"]).render(
+        environments=environments)
     assert dict(pair.split("=") for pair in rendered.split(",")) == {
         e: naming.environment_kind(e) for e in environments
     }
 
 
-def test_migration_kinds_are_the_task_kinds(copier_template):
+def test_the_task_and_every_migration_take_environment_kinds(copier_template):
     """A migration decides what a stack's kind is by the same rule as the task that wrote it."""
-    env, _, tasks = copier_template
+    _, questions, tasks = copier_template
     (task,) = tasks
+    assert questions["environment_kinds"]["when"] is False  # computed, never asked or recorded
     config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
-    # staging names, and names that are none of dev, prod or staging (kind prod, the strictest)
-    environments = ["dev", "preprod", "qa", "test", "prod", "staging", "uat", "sandbox", "live",
-                    "dr"]
-    task_kinds = env.from_string(task.cmd[task.cmd.index("--kinds") + 1]).render(
-        environments=environments)
-    for migration in config["_migrations"]:
-        command = migration["command"]
-        rendered = env.from_string(command[command.index("--kinds") + 1]).render(
-            environments=environments)
-        assert rendered == task_kinds, migration["version"]
+    commands = [task.cmd] + [migration["command"] for migration in config["_migrations"]]
+    for command in commands:
+        assert command[command.index("--kinds") + 1] == "{{ environment_kinds }}", command
 
 
 # --- bad answers end to end -----------------------------------------------------------------

@@ -7,29 +7,16 @@ tasks/ (tagged v1), stamps out a project from it and commits the project, as a t
 from __future__ import annotations
 
 import shutil
-import subprocess
-import warnings
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
+from copier_helpers import assert_no_conflicts, commit_all, git, update
 
 from blueprint_infra import naming
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSWERS = {"project_name": "Customer Churn", "ci_provider": "github"}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 def make_template_repo(root: Path) -> Path:
@@ -43,14 +30,6 @@ def make_template_repo(root: Path) -> Path:
     commit_all(repo, "template v1")
     git(repo, "tag", "v1")
     return repo
-
-
-def update(project: Path, **data: object) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.MissingSettingsWarning)
-        copier.run_update(
-            str(project), data=data, defaults=True, overwrite=True, unsafe=True, quiet=True
-        )
 
 
 @pytest.fixture
@@ -83,15 +62,6 @@ def stack(project: Path, env: str) -> dict:
     return yaml.safe_load((project / ".cloud/infra" / f"Pulumi.{env}.yaml").read_text())["config"]
 
 
-def assert_clean_merge(project: Path) -> None:
-    leftovers = [p for p in project.rglob("*.rej")] + [
-        p
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.parts and "<<<<<<< " in p.read_text(errors="ignore")
-    ]
-    assert leftovers == []
-
-
 def test_update_keeps_team_edits_and_brings_template_changes(team_project):
     template, project, edits = team_project
     # v2 of the template: a line in the infra README, a new comment in the CI workflow ...
@@ -107,7 +77,7 @@ def test_update_keeps_team_edits_and_brings_template_changes(team_project):
 
     update(project)
 
-    assert_clean_merge(project)
+    assert_no_conflicts(project)
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v2"
     assert (project / "README.md").read_text().endswith("\nOur team's own notes.\n")
     assert "Template v2 was here." in (project / ".cloud/infra/README.md").read_text()
@@ -121,7 +91,7 @@ def test_adding_an_environment_by_update_writes_its_stack_and_pipeline_jobs(team
 
     update(project, environments=["dev", "preprod", "prod"])
 
-    assert_clean_merge(project)
+    assert_no_conflicts(project)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["environments"] == ["dev", "preprod", "prod"]
     # the new stack, written by the task

@@ -10,18 +10,18 @@ prove the migration machinery (tasks/migrations/steps.py) on edits 0.2.0 itself 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import warnings
 from io import BytesIO
 from pathlib import Path
 
-import copier
 import pytest
 import yaml
+from copier_helpers import assert_no_conflicts, commit_all, git, render, update
 from typer.testing import CliRunner
 
 from mlops_blueprint.cli import app
@@ -34,17 +34,6 @@ SLUG = "customer-churn"
 ANSWERS = {"project_name": "Customer Churn", "environments": ["dev", "preprod", "prod"]}
 TEAM_CODE = "\n\ndef team_feature(x):\n    \"\"\"Added by the project team.\"\"\"\n    return x * 2\n"
 TEAM_README = "\n## Our team's notes\n\nOn-call: the churn squad.\n"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 def replace_template(repo: Path, source: Path) -> None:
@@ -84,13 +73,6 @@ def releases(tmp_path_factory) -> Path:
     return repo
 
 
-def quiet_copier(call, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", copier.errors.MissingSettingsWarning)
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        return call(*args, defaults=True, unsafe=True, quiet=True, **kwargs)
-
-
 def blueprint(*args) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, [str(a) for a in args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -99,8 +81,7 @@ def blueprint(*args) -> tuple[int, str, str]:
 
 
 def made_by_copier(repo: Path, dest: Path) -> Path:
-    quiet_copier(copier.run_copy, str(repo), str(dest), data=ANSWERS, vcs_ref="v0.1.0")
-    return dest
+    return render(dest, ANSWERS, src=repo, vcs_ref="v0.1.0")
 
 
 def made_by_blueprint_new(repo: Path, dest: Path) -> Path:
@@ -136,16 +117,6 @@ def team_edits(project: Path) -> dict[Path, str]:
     return {path: path.read_text() for path in (train, prod, readme)}
 
 
-def assert_no_conflicts(project: Path) -> None:
-    leftovers = [str(p.relative_to(project)) for p in project.rglob("*.rej")] + [
-        str(p.relative_to(project))
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-        and re.search(r"^(<<<<<<<|>>>>>>>) ", p.read_text(errors="ignore"), re.MULTILINE)
-    ]
-    assert leftovers == []
-
-
 def answers(project: Path) -> dict:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())
 
@@ -157,7 +128,7 @@ def test_upgrade_from_the_last_release_keeps_team_edits_and_previews(releases, t
     assert answers(project)["_commit"] == "v0.1.0"
     edited = team_edits(project)
 
-    quiet_copier(copier.run_update, str(project), overwrite=True, vcs_ref="v0.2.0")
+    update(project, vcs_ref="v0.2.0")
 
     assert_no_conflicts(project)
     assert answers(project)["_commit"] == "v0.2.0"
@@ -179,8 +150,6 @@ def test_upgrade_from_the_last_release_keeps_team_edits_and_previews(releases, t
 
     code, out, err = blueprint("plan", project, "--format", "json")
     assert code == 0, err + out
-    import json
-
     planned = json.loads(out)
     environments = planned["environments"] if isinstance(planned, dict) else planned
     assert sorted(e["environment"] for e in environments) == sorted(ANSWERS["environments"])
@@ -243,7 +212,7 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     commit_all(project, "Team: schedule and preprod network")
     capfd.readouterr()
 
-    quiet_copier(copier.run_update, str(project), overwrite=True, vcs_ref="v0.3.0")
+    update(project, vcs_ref="v0.3.0")
 
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("migrate:")]
     assert_no_conflicts(project)
@@ -274,8 +243,7 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
 
 def test_a_fresh_copy_of_a_release_runs_no_migration(release_with_migration, tmp_path, capfd):
     project = tmp_path / "fresh"
-    quiet_copier(copier.run_copy, str(release_with_migration), str(project), data=ANSWERS,
-                 vcs_ref="v0.3.0")
+    render(project, ANSWERS, src=release_with_migration, vcs_ref="v0.3.0")
     assert "migrate:" not in capfd.readouterr().err
     assert answers(project)["_commit"] == "v0.3.0"
     dev = yaml.safe_load(stack_file(project, "dev").read_text())["config"]
