@@ -76,7 +76,8 @@ GITHUB_EDITS = {
     "Pulumi CLI unpinned": (".github/workflows/pulumi-up.yml",
                             "          pulumi-version: 3.255.0\n", "", "pulumi-version"),
     "extra index": (".github/workflows/ci.yml", 'python -m pip install -r "$RUNNER_TEMP/',
-                    'python -m pip install --extra-index-url https://pypi.example -r "$RUNNER_TEMP/',
+                    "python -m pip install --extra-index-url https://pypi.example"
+                    ' -r "$RUNNER_TEMP/',
                     "extra package index"),
     "blueprint from an index": (".cloud/infra/requirements.txt", "mlops-blueprint @ git+",
                                 "mlops-blueprint==0.1.0\n# was: mlops-blueprint @ git+",
@@ -192,7 +193,8 @@ def test_a_composite_action_pins_what_it_uses(rendered_project, tmp_path):
 
 ADO_PROD_STAGE = """
   - stage: sneaky
-    condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'), eq(variables['Build.SourceBranch'], 'refs/heads/main'))
+    condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'),
+      eq(variables['Build.SourceBranch'], 'refs/heads/main'))
     jobs:
       - job: plain
         steps:

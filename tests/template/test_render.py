@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlops_blueprint.ci_files import expand
 from template_cases import COMBINATIONS, UNICODE_NAME
 
 from blueprint_infra import naming, rbac
 from blueprint_infra.settings import load_bootstrap_settings, load_environment_settings
+from mlops_blueprint.ci_files import expand
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYOUT = ["code", "pipelines", "tests", "notebooks", "docs", ".cloud", ".cloud/infra"]
@@ -285,7 +285,8 @@ def test_github_infra_workflow_previews_and_deploys_each_environment(rendered_pr
     # deployments bound to the environment named like the stack
     assert "environment" not in preview_jobs
     assert _login(preview_jobs)["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
-    assert _pulumi(preview_jobs) == {"command": "preview", "stack-name": "${{ inputs.environment }}"}
+    assert _pulumi(preview_jobs) == {"command": "preview",
+                                     "stack-name": "${{ inputs.environment }}"}
     assert _policy_packs(preview_jobs) == ["${{ github.workspace }}/.cloud/infra/policy_pack"]
     assert up_jobs["environment"] == "${{ inputs.environment }}"
     login = _login(up_jobs)

@@ -73,7 +73,8 @@ def test_template_upgrades_come_from_the_copier_manager_for_review(project):
     # copier update runs the template's task and migrations: Renovate must not skip scripts
     assert config["ignoreScripts"] is False
     # the package pin moves with the template, never on its own
-    (pin,) = [r for r in config["packageRules"] if r.get("matchPackageNames") == ["mlops-blueprint"]]
+    (pin,) = [r for r in config["packageRules"]
+              if r.get("matchPackageNames") == ["mlops-blueprint"]]
     assert pin["enabled"] is False
     if answers_provider == "github":
         assert "helpers:pinGitHubActionDigests" in config["extends"]
@@ -84,12 +85,14 @@ def test_template_upgrades_come_from_the_copier_manager_for_review(project):
     manager = regex_manager(config)
     ci_file = next(p for p in (project / CI_FILES[answers_provider]).glob("*.yml"))
     relative = str(ci_file.relative_to(project))
-    assert any(python_pattern(p.strip("/")).search(relative) for p in manager["managerFilePatterns"])
+    assert any(python_pattern(p.strip("/")).search(relative)
+               for p in manager["managerFilePatterns"])
 
 
 def test_marker_comment_pins_the_pulumi_cli(project):
     (pattern,) = [python_pattern(s) for s in regex_manager(config_of(project))["matchStrings"]]
-    for pinned in ('PULUMI_VERSION: "3.150.0"', "pulumi-version: v3.150.0", "pulumi_version: 3.150.0"):
+    for pinned in ('PULUMI_VERSION: "3.150.0"', "pulumi-version: v3.150.0",
+                   "pulumi_version: 3.150.0"):
         match = pattern.search(f"      {PULUMI_MARKER}\n      {pinned}\n")
         assert match, pinned
         assert match["datasource"] == "github-releases"
@@ -99,7 +102,8 @@ def test_marker_comment_pins_the_pulumi_cli(project):
 
 def test_every_marker_in_the_ci_files_is_followed_by_a_version_renovate_reads(project):
     pattern = python_pattern(regex_manager(config_of(project))["matchStrings"][0])
-    for path in sorted(project.glob(".github/workflows/*.yml")) + sorted(project.glob(".ado/*.yml")):
+    ci_files = sorted(project.glob(".github/workflows/*.yml")) + sorted(project.glob(".ado/*.yml"))
+    for path in ci_files:
         text = path.read_text()
         markers = text.count("# renovate:")
         assert len(pattern.findall(text)) == markers, path

@@ -32,7 +32,9 @@ LAST_RELEASE = "32e59e7"
 TEMPLATE_PARTS = ("copier.yml", "template", "tasks")
 SLUG = "customer-churn"
 ANSWERS = {"project_name": "Customer Churn", "environments": ["dev", "preprod", "prod"]}
-TEAM_CODE = "\n\ndef team_feature(x):\n    \"\"\"Added by the project team.\"\"\"\n    return x * 2\n"
+TEAM_CODE = (
+    "\n\ndef team_feature(x):\n    \"\"\"Added by the project team.\"\"\"\n    return x * 2\n"
+)
 TEAM_README = "\n## Our team's notes\n\nOn-call: the churn squad.\n"
 
 
@@ -203,7 +205,7 @@ def test_a_release_migration_carries_team_edits_across_a_rename_and_drops_a_defa
     release_with_migration, tmp_path, capfd
 ):
     project = made_by_copier(release_with_migration, tmp_path / "churn")
-    edited = team_edits(project)
+    team_edits(project)  # each edit is checked below
     smoke = project / "notebooks/README.md"
     smoke.write_text(smoke.read_text() + "\nTeam: notebooks are reviewed like code.\n")
     preprod = stack_file(project, "preprod")
@@ -253,9 +255,8 @@ def test_a_fresh_copy_of_a_release_runs_no_migration(release_with_migration, tmp
 # --- versions stay in step -------------------------------------------------------------------
 
 def test_versions_agree_and_every_migration_has_its_script():
-    import mlops_blueprint
-
     import blueprint_infra
+    import mlops_blueprint
 
     text = (REPO_ROOT / "pyproject.toml").read_text()
     version = re.search(r'^version\s*=\s*"([^"]+)"', text.split("[project]", 1)[1],

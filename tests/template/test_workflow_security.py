@@ -359,7 +359,8 @@ def test_ado_infra_and_model_stages_in_order(ado):
     for i, env in enumerate(order):
         stage, job = model[f"release_{env}"]
         assert stage["dependsOn"] == (["train"] if i == 0 else ["train", f"release_{order[i - 1]}"])
-        assert "eq(dependencies.train.outputs['train.train.promoted'], 'true')" in stage["condition"]
+        promoted = "eq(dependencies.train.outputs['train.train.promoted'], 'true')"
+        assert promoted in stage["condition"]
         script = job_steps(job)[-1]["inputs"]["inlineScript"]
         for command in ("deploy", "deploy-batch", "monitor"):
             assert f"python pipelines/cicd.py {command} --environment" in script
